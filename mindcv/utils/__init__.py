@@ -1,0 +1,1 @@
+"""Utilities: logging, downloads, checkpoints, distributed helpers, model summary."""
