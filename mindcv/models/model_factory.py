@@ -1,0 +1,35 @@
+"""``create_model``: build a registered model by name, optionally with weights."""
+from typing import Any
+
+from mindspore import nn
+
+from .registry import model_entrypoint
+
+
+def create_model(
+    model_name: str,
+    num_classes: int = 1000,
+    pretrained: bool = False,
+    in_channels: int = 3,
+    checkpoint_path: str = "",
+    ema: bool = False,
+    **kwargs: Any,
+) -> nn.Cell:
+    """Build ``model_name`` (MindCV 0.3.0's signature and argument order).
+
+    ``pretrained=True`` downloads and loads the published weights (head and stem adapted to
+    ``num_classes`` / ``in_channels``); ``checkpoint_path`` loads a local checkpoint instead
+    (``ema=True`` takes its EMA weights). Keyword arguments set to None are dropped, so a config
+    can pass every option and leave the model's defaults in force.
+    """
+    if checkpoint_path and pretrained:
+        raise ValueError("pass either pretrained=True or checkpoint_path, not both: "
+                         f"checkpoint_path={checkpoint_path!r} would overwrite the pretrained weights")
+    create_fn = model_entrypoint(model_name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    model = create_fn(pretrained=pretrained, num_classes=num_classes, in_channels=in_channels, **kwargs)
+    if checkpoint_path:
+        from .pretrained import load_checkpoint_path
+
+        load_checkpoint_path(model, checkpoint_path, num_classes=num_classes, in_channels=in_channels, use_ema=ema)
+    return model

@@ -1,0 +1,498 @@
+"""Verified, resumable, cache-aware downloads (standard library only; TLS verification always on).
+
+- The file is written to ``<file>.part`` and renamed into place only once complete and verified; an
+  interrupted download resumes with an HTTP Range request (a server that ignores Range restarts it).
+- Transient failures (connection errors, timeouts, HTTP 5xx/408/429, incomplete reads) are retried with
+  exponential backoff; a permanent one (HTTP 404, TLS failure) fails at once; either way the error names
+  the URL, the cause, the expected hash and where to put a copy fetched by hand.
+- Verification: the full SHA-256 when known, otherwise the hash prefix in a MindCV-style file name
+  ``{model}-{8 hex}[-{hardware}].ckpt``. MindCV's configs/README.md ("Model Checkpoint Format") defines
+  those 8 hex digits as the start of ``sha256sum`` of the file, so that is what is checked; MindCV's own
+  loader never checks them, so a name that carries an MD5 or SHA-1 prefix instead is accepted with a
+  warning saying so, and any other mismatch deletes the file and fails.
+- Offline use: ``url`` may be a local path or ``file://`` URL; ``MINDCV_MIRROR`` replaces MindCV's download
+  host by a mirror URL or a local directory; ``MINDCV_OFFLINE=1`` forbids network access;
+  ``MINDCV_HOME`` moves the cache (default ``~/.mindspore``, checkpoints in its ``models`` folder).
+- Concurrency: a file lock (``<file>.lock``) lets one process (e.g. one msrun rank) download while the
+  others wait and then find the verified file.
+"""
+import errno
+import functools
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import socket
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional, Tuple, Union
+
+from .logger import get_logger, get_rank_from_env
+
+try:  # POSIX only; without it downloads still work, just without the cross-process lock
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+logger = get_logger(__name__)
+
+HOME_ENV = "MINDCV_HOME"
+MIRROR_ENV = "MINDCV_MIRROR"
+OFFLINE_ENV = "MINDCV_OFFLINE"
+LOCK_TIMEOUT_ENV = "MINDCV_LOCK_TIMEOUT"
+DEFAULT_HOME = os.path.join("~", ".mindspore")
+# MindCV publishes its checkpoints under either host (older and newer READMEs).
+DEFAULT_HOSTS = (
+    "https://download.mindspore.cn/toolkits/mindcv",
+    "https://download-mindspore.osinfra.cn/toolkits/mindcv",
+)
+DEFAULT_LOCK_TIMEOUT = 1800.0
+CHUNK_SIZE = 1 << 20
+USER_AGENT = "mindcv-mixnet-downloader/1.0 (python-urllib)"
+# "{name}-{8 hex}[-{hardware}].{ext}": MindCV's checkpoint naming rule.
+NAME_HASH_RE = re.compile(r"-([0-9a-f]{8})(?:-[A-Za-z0-9_.]+)?\.[A-Za-z0-9]+$")
+_TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
+
+Timeout = Union[float, Tuple[float, float]]
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched or verified; the message says what to do instead."""
+
+
+class HashMismatchError(DownloadError):
+    """The fetched file does not have the expected hash (the file was deleted)."""
+
+
+class _TransientError(Exception):
+    """A failure worth retrying (connection, 5xx, incomplete read)."""
+
+
+# ---------------------------------------------------------------- locations and URL resolution
+
+
+def get_cache_home() -> str:
+    """Root of the MindCV cache: $MINDCV_HOME, else ~/.mindspore."""
+    return os.path.abspath(os.path.expanduser(os.environ.get(HOME_ENV) or DEFAULT_HOME))
+
+
+def get_checkpoint_dir() -> str:
+    """Where pretrained checkpoints are cached: <cache home>/models."""
+    return os.path.join(get_cache_home(), "models")
+
+
+def is_offline() -> bool:
+    """True when MINDCV_OFFLINE asks for no network access."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _is_remote(url: str) -> bool:
+    """http(s) URL (as opposed to a local path or file:// URL)."""
+    return urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
+
+
+def _local_path(url: str) -> str:
+    """The file system path of a local path or file:// URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() == "file":
+        return urllib.request.url2pathname(parts.path)
+    return os.path.expanduser(url)
+
+
+def resolve_url(url: str) -> str:
+    """Apply MINDCV_MIRROR: MindCV's download host is replaced by the mirror URL or local directory.
+
+    For a local directory mirror, the file is looked up at <dir>/<path below the host> and then at
+    <dir>/<file name>; the first that exists is used.
+    """
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    if not mirror:
+        return url
+    host = next((h for h in DEFAULT_HOSTS if url.startswith(h + "/")), None)
+    if host is None:
+        return url
+    rest = url[len(host):]
+    if _is_remote(mirror) or mirror.lower().startswith("file:"):
+        return mirror.rstrip("/") + rest
+    base = os.path.expanduser(mirror)
+    if not os.path.isdir(base):
+        raise DownloadError(f"{MIRROR_ENV}={mirror!r} is neither an http(s):// or file:// URL nor an existing "
+                            "directory")
+    nested = os.path.join(base, *urllib.parse.unquote(rest).strip("/").split("/"))
+    flat = os.path.join(base, os.path.basename(nested))
+    return nested if os.path.isfile(nested) or not os.path.isfile(flat) else flat
+
+
+def filename_from_url(url: str) -> str:
+    """Last path component of a URL or path, percent-decoded."""
+    path = urllib.parse.urlsplit(url).path if (_is_remote(url) or url.startswith("file:")) else url
+    name = os.path.basename(urllib.parse.unquote(path).rstrip("/"))
+    if not name:
+        raise ValueError(f"cannot derive a file name from {url!r}; pass filename=...")
+    return name
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def sha256_prefix_from_name(filename: str) -> Optional[str]:
+    """The 8-hex hash in a MindCV checkpoint name ('mixnet_s-2a5ef3a3.ckpt' -> '2a5ef3a3'), or None."""
+    match = NAME_HASH_RE.search(os.path.basename(filename))
+    return match.group(1) if match else None
+
+
+def file_digests(path: str, algorithms: Tuple[str, ...] = ("sha256",)) -> Dict[str, str]:
+    """Hex digests of a file for each algorithm, in one read."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
+            for h in hashers.values():
+                h.update(chunk)
+    return {name: h.hexdigest() for name, h in hashers.items()}
+
+
+def _check_hash_args(sha256: Optional[str], sha256_prefix: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """Normalise and validate the expected hashes (lower-case hex)."""
+    if sha256:
+        sha256 = sha256.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
+    if sha256_prefix:
+        sha256_prefix = sha256_prefix.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{1,64}", sha256_prefix):
+            raise ValueError(f"sha256_prefix must be hex digits, got {sha256_prefix!r}")
+    return sha256 or None, sha256_prefix or None
+
+
+def verify_file(path: str, sha256: Optional[str] = None, sha256_prefix: Optional[str] = None) -> Optional[str]:
+    """None when `path` has the expected hash, else a sentence describing the mismatch.
+
+    A prefix that matches the file's MD5 or SHA-1 instead of its SHA-256 is accepted with a warning.
+    """
+    if sha256:
+        actual = file_digests(path)["sha256"]
+        return None if actual == sha256 else f"its sha256 is {actual}, expected {sha256}"
+    if not sha256_prefix:
+        return None
+    digests = file_digests(path, ("sha256", "md5", "sha1"))
+    if digests["sha256"].startswith(sha256_prefix):
+        return None
+    for algo in ("md5", "sha1"):
+        if digests[algo].startswith(sha256_prefix):
+            logger.warning("%s: the hash %s in its name is the start of its %s, not of its sha256 as MindCV's "
+                           "naming rule says; the content matches it, so the file is accepted",
+                           os.path.basename(path), sha256_prefix, algo.upper())
+            return None
+    return (f"its sha256 is {digests['sha256']}, which does not start with {sha256_prefix} (nor do its MD5 or "
+            f"SHA-1); MindCV names checkpoints with the first 8 hex digits of their sha256")
+
+
+def _expected_text(sha256: Optional[str], sha256_prefix: Optional[str]) -> str:
+    """How the expected hash is described in error messages."""
+    if sha256:
+        return f"sha256 {sha256}"
+    if sha256_prefix:
+        return f"sha256 starting with {sha256_prefix}"
+    return "no published hash"
+
+
+# ---------------------------------------------------------------- cross-process lock
+
+
+def _lock_timeout(value: Optional[float]) -> float:
+    """Lock wait in seconds: argument, else $MINDCV_LOCK_TIMEOUT, else 30 minutes."""
+    if value is not None:
+        return float(value)
+    env = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    try:
+        return float(env) if env else DEFAULT_LOCK_TIMEOUT
+    except ValueError as exc:
+        raise ValueError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds, got {env!r}") from exc
+
+
+@contextmanager
+def file_lock(lock_path: str, timeout: float, what: str) -> Iterator[None]:
+    """Hold an exclusive flock on `lock_path`; wait up to `timeout` seconds for another process to release it."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise DownloadError(
+                        f"timed out after {timeout:.0f}s waiting for {lock_path}: another process is still "
+                        f"fetching {what}. Wait for it, or raise {LOCK_TIMEOUT_ENV} (seconds)") from exc
+                if not waited:
+                    logger.info("Waiting for another process to finish fetching %s", what)
+                    waited = True
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- HTTP with separate connect/read timeouts
+
+
+def _split_timeout(timeout: Timeout) -> Tuple[float, float]:
+    """(connect, read) seconds from a number or a pair."""
+    if isinstance(timeout, (int, float)):
+        return float(timeout), float(timeout)
+    try:
+        connect, read = timeout
+        return float(connect), float(read)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"timeout must be seconds or a (connect, read) pair, got {timeout!r}") from exc
+
+
+class _ReadTimeoutMixin:
+    """Connection that uses the constructor timeout to connect and `read_timeout` afterwards."""
+
+    read_timeout = 60.0
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _HTTPConnection(_ReadTimeoutMixin, http.client.HTTPConnection):
+    """HTTP connection with a read timeout."""
+
+
+class _HTTPSConnection(_ReadTimeoutMixin, http.client.HTTPSConnection):
+    """HTTPS connection (certificate verification on) with a read timeout."""
+
+
+def _connection_class(base: type, read_timeout: float) -> type:
+    """A subclass of `base` whose sockets get `read_timeout` once connected."""
+    return type(base.__name__, (base,), {"read_timeout": read_timeout})
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    """urllib handler opening connections with separate connect/read timeouts."""
+
+    def __init__(self, read_timeout: float):
+        super().__init__()
+        self._conn = _connection_class(_HTTPConnection, read_timeout)
+
+    def http_open(self, req):
+        return self.do_open(self._conn, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    """HTTPS counterpart of _HTTPHandler, verifying certificates with the system trust store."""
+
+    def __init__(self, read_timeout: float):
+        super().__init__(context=ssl.create_default_context())
+        self._conn = _connection_class(_HTTPSConnection, read_timeout)
+
+    def https_open(self, req):
+        return self.do_open(self._conn, req, context=self._context)
+
+
+@functools.lru_cache(maxsize=8)
+def _opener(read_timeout: float) -> urllib.request.OpenerDirector:
+    """urllib opener with our handlers (no proxy changes, TLS verification on)."""
+    return urllib.request.build_opener(_HTTPHandler(read_timeout), _HTTPSHandler(read_timeout))
+
+
+# ---------------------------------------------------------------- fetching
+
+
+def _want_progress(progress: Optional[bool]) -> bool:
+    """progress=None: a bar only on rank 0 and when stderr is an interactive terminal."""
+    if progress is not None:
+        return bool(progress)
+    return get_rank_from_env() == 0 and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
+def _progress_bar(enabled: bool, total: Optional[int], initial: int, desc: str):
+    """A tqdm bar in bytes with speed (or None when disabled)."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
+                dynamic_ncols=True, leave=True, file=sys.stderr)
+
+
+def _content_range_start(header: Optional[str]) -> Optional[int]:
+    """Start offset of a 'bytes START-END/TOTAL' Content-Range header."""
+    match = re.match(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)", header or "")
+    return int(match.group(1)) if match else None
+
+
+def _open(url: str, offset: int, timeouts: Tuple[float, float]):
+    """Send the GET (with Range when resuming); classify failures as transient or permanent."""
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        return _opener(timeouts[1]).open(request, timeout=timeouts[0])
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:
+            return exc  # handled by the caller: the partial file does not fit the remote one
+        if exc.code in _TRANSIENT_HTTP:
+            raise _TransientError(f"HTTP {exc.code} {exc.reason}") from exc
+        raise DownloadError(f"HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ssl.SSLCertVerificationError):
+            raise DownloadError(f"TLS certificate verification failed ({exc.reason.verify_message}); "
+                                "verification stays on: fix the system CA certificates or use a mirror") from exc
+        raise _TransientError(f"connection failed: {exc.reason}") from exc
+    except (socket.timeout, ConnectionError, http.client.HTTPException, OSError) as exc:
+        raise _TransientError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _fetch_once(url: str, part: str, timeouts: Tuple[float, float], progress: bool) -> None:
+    """One attempt: continue `part` from its current size (or restart) until the server's length is reached."""
+    offset = os.path.getsize(part) if os.path.exists(part) else 0
+    response = _open(url, offset, timeouts)
+    with response:
+        if response.status == 416:  # Range Not Satisfiable: the partial file is stale
+            os.remove(part)
+            raise _TransientError("the server rejected resuming the partial file (HTTP 416); restarting")
+        if offset and response.status == 206 and _content_range_start(response.headers.get("Content-Range")) != offset:
+            os.remove(part)
+            raise _TransientError("the server resumed at the wrong offset; restarting")
+        if offset and response.status != 206:
+            logger.info("Server ignored the Range request for %s; downloading from the start", url)
+            offset = 0
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        _stream(response, part, offset, total, progress, filename_from_url(url))
+
+
+def _stream(response, part: str, offset: int, total: Optional[int], progress: bool, desc: str) -> None:
+    """Copy the response body into `part` (appending at `offset`), checking the final size."""
+    written = offset
+    bar = _progress_bar(progress, total, offset, desc)
+    try:
+        with open(part, "ab" if offset else "wb") as f:
+            while True:
+                try:
+                    chunk = response.read(CHUNK_SIZE)
+                except (socket.timeout, ConnectionError, http.client.HTTPException, OSError) as exc:
+                    raise _TransientError(f"read failed after {written} bytes: {type(exc).__name__}: {exc}") from exc
+                if not chunk:
+                    break
+                f.write(chunk)
+                written += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    if total is not None and written < total:
+        raise _TransientError(f"incomplete read: got {written} of {total} bytes")
+
+
+def _fetch_with_retries(url: str, part: str, retries: int, timeouts: Tuple[float, float], progress: bool,
+                        backoff: float) -> None:
+    """Fetch into `part`, retrying transient failures with exponential backoff."""
+    attempts = max(0, int(retries)) + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            _fetch_once(url, part, timeouts, progress)
+            return
+        except _TransientError as exc:
+            if attempt == attempts:
+                raise DownloadError(f"{exc} (gave up after {attempts} attempts)") from exc
+            delay = backoff * (2 ** (attempt - 1))
+            logger.warning("Download of %s failed (%s); retry %d/%d in %.1fs", url, exc, attempt, attempts - 1, delay)
+            time.sleep(delay)
+
+
+def _copy_local(source: str, part: str) -> None:
+    """'Download' from a local file: copy it into `part`."""
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"local file not found: {source}")
+    shutil.copyfile(source, part)
+
+
+def _fetch_verified(url: str, dest: str, sha256: Optional[str], prefix: Optional[str], retries: int,
+                    timeouts: Tuple[float, float], progress: bool, backoff: float) -> None:
+    """Fetch `url` into dest.part, verify it, rename it to dest. Restarts once from zero if a resumed file fails."""
+    part = dest + ".part"
+    for fresh_retry in (False, True):
+        resumed = os.path.exists(part) and os.path.getsize(part) > 0
+        if _is_remote(url):
+            _fetch_with_retries(url, part, retries, timeouts, progress, backoff)
+        else:
+            _copy_local(_local_path(url), part)
+        problem = verify_file(part, sha256, prefix)
+        if problem is None:
+            os.replace(part, dest)
+            return
+        os.remove(part)
+        if not (resumed and not fresh_retry and _is_remote(url)):
+            raise HashMismatchError(f"{os.path.basename(dest)} fetched from {url} is corrupt or not the expected "
+                                    f"file: {problem}. The file was deleted")
+        logger.warning("The resumed download of %s failed verification (%s); downloading it again from the start",
+                       url, problem)
+
+
+def _manual_fix(url: str, dest: str, expected: str) -> str:
+    """The sentence telling a user how to fetch the file by hand."""
+    return (f"To fetch it by hand, download {url} (expected {expected}) and save it as {dest}, or set "
+            f"{MIRROR_ENV} to a mirror URL or a local directory holding it")
+
+
+def download_url(url: str, root: Optional[str] = None, filename: Optional[str] = None, sha256: Optional[str] = None,
+                 sha256_prefix: Optional[str] = None, retries: int = 3, timeout: Timeout = (10, 60),
+                 progress: Optional[bool] = None, backoff: float = 1.0, lock_timeout: Optional[float] = None) -> str:
+    """Fetch `url` into `root` (default: the checkpoint cache) and return the verified local path.
+
+    `url` may be http(s)://, file:// or a local path. The expected hash is `sha256`, else `sha256_prefix`,
+    else the 8-hex prefix in a MindCV-style file name (pass sha256_prefix="" to skip that name check).
+    A cached file is reused without any request when it verifies, and fetched again once when it does not.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"url must be a non-empty string, got {url!r}")
+    url = resolve_url(url.strip())
+    root = os.path.abspath(os.path.expanduser(root)) if root else get_checkpoint_dir()
+    filename = filename or filename_from_url(url)
+    dest = os.path.join(root, filename)
+    name_prefix = sha256_prefix_from_name(filename) if sha256_prefix is None else sha256_prefix
+    sha256, prefix = _check_hash_args(sha256, name_prefix)
+    expected = _expected_text(sha256, prefix)
+    timeouts = _split_timeout(timeout)
+    os.makedirs(root, exist_ok=True)
+    with file_lock(dest + ".lock", _lock_timeout(lock_timeout), dest):
+        if os.path.isfile(dest):
+            problem = verify_file(dest, sha256, prefix)
+            if problem is None:
+                logger.debug("Using cached %s", dest)
+                return dest
+            logger.warning("Cached %s is corrupt (%s); fetching it again", dest, problem)
+            os.remove(dest)
+        if _is_remote(url) and is_offline():
+            raise DownloadError(f"{OFFLINE_ENV} is set and {dest} is not in the cache. {_manual_fix(url, dest, expected)}")
+        logger.info("Downloading %s to %s", url, dest)
+        try:
+            _fetch_verified(url, dest, sha256, prefix, retries, timeouts, _want_progress(progress), backoff)
+        except HashMismatchError as exc:
+            raise HashMismatchError(f"{exc}. {_manual_fix(url, dest, expected)}") from exc
+        except DownloadError as exc:
+            raise DownloadError(f"could not download {url}: {exc}. {_manual_fix(url, dest, expected)}") from exc
+    logger.info("Saved %s (%s verified)", dest, expected if (sha256 or prefix) else "no hash,")
+    return dest
