@@ -224,15 +224,16 @@ def _split_names(model_params: Mapping[str, Parameter], param_dict: Mapping[str,
 
 
 def load_model_weights(model: nn.Cell, path_or_param_dict: Union[PathLike, Mapping[str, Any]],
-                       strict: bool = True, use_ema: bool = False,
-                       allow_missing: Iterable[str] = ()) -> Tuple[List[str], List[str]]:
+                       strict: bool = True, use_ema: bool = False, allow_missing: Iterable[str] = (),
+                       source: Optional[str] = None) -> Tuple[List[str], List[str]]:
     """Load a checkpoint file or parameter dict into `model`; returns (missing, unexpected) names.
 
     Training state (optimizer, EMA, schedule scalars) is ignored. Errors: no parameter of the model in the
     source, any shape mismatch, and with strict=True any missing parameter not listed in `allow_missing`.
+    `source` names a dict's origin (e.g. its file) in messages.
     """
     if isinstance(path_or_param_dict, Mapping):
-        source = "the given parameter dict"
+        source = source or "the given parameter dict"
         param_dict = dict(path_or_param_dict)
         if use_ema:
             param_dict = select_ema(param_dict, source=source)

@@ -74,6 +74,10 @@ class _TransientError(Exception):
     """A failure worth retrying (connection, 5xx, incomplete read)."""
 
 
+class _RangeNotSatisfiable(Exception):
+    """HTTP 416 to a resume request: the partial file does not fit the remote file."""
+
+
 # ---------------------------------------------------------------- locations and URL resolution
 
 
@@ -350,7 +354,7 @@ def _open(url: str, offset: int, timeouts: Tuple[float, float]):
         return _opener(timeouts[1]).open(request, timeout=timeouts[0])
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
-            return exc  # handled by the caller: the partial file does not fit the remote one
+            raise _RangeNotSatisfiable() from exc
         if exc.code in _TRANSIENT_HTTP:
             raise _TransientError(f"HTTP {exc.code} {exc.reason}") from exc
         raise DownloadError(f"HTTP {exc.code} {exc.reason}") from exc
@@ -366,11 +370,12 @@ def _open(url: str, offset: int, timeouts: Tuple[float, float]):
 def _fetch_once(url: str, part: str, timeouts: Tuple[float, float], progress: bool) -> None:
     """One attempt: continue `part` from its current size (or restart) until the server's length is reached."""
     offset = os.path.getsize(part) if os.path.exists(part) else 0
-    response = _open(url, offset, timeouts)
+    try:
+        response = _open(url, offset, timeouts)
+    except _RangeNotSatisfiable as exc:
+        os.remove(part)
+        raise _TransientError("the server rejected resuming the partial file (HTTP 416); restarting") from exc
     with response:
-        if response.status == 416:  # Range Not Satisfiable: the partial file is stale
-            os.remove(part)
-            raise _TransientError("the server rejected resuming the partial file (HTTP 416); restarting")
         if offset and response.status == 206 and _content_range_start(response.headers.get("Content-Range")) != offset:
             os.remove(part)
             raise _TransientError("the server resumed at the wrong offset; restarting")
@@ -494,5 +499,5 @@ def download_url(url: str, root: Optional[str] = None, filename: Optional[str] =
             raise HashMismatchError(f"{exc}. {_manual_fix(url, dest, expected)}") from exc
         except DownloadError as exc:
             raise DownloadError(f"could not download {url}: {exc}. {_manual_fix(url, dest, expected)}") from exc
-    logger.info("Saved %s (%s verified)", dest, expected if (sha256 or prefix) else "no hash,")
+    logger.info("Saved %s (%s)", dest, f"verified: {expected}" if (sha256 or prefix) else "not verified: no known hash")
     return dest
