@@ -3,6 +3,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 read -r VENV PEERS < <(WITH_PEERS=1 bash "$ROOT/scripts/env.sh")
-export MINDCV_PEER_PATH="$PEERS/"
+export MINDCV_PEER_PATH="$PEERS"
 cd "$ROOT"
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests "$@"
