@@ -31,6 +31,7 @@ _MINDCV_HOST = "https://download.mindspore.cn/toolkits/mindcv/mixnet"
 def _weights(file: str, top1: float, top5: float, hardware: str, recipe: str, **extra) -> dict:
     """Metadata of one published checkpoint (read by create_model(pretrained=True) and the README)."""
     return {
+        "name": file.split("-")[0],
         "url": f"{_MINDCV_HOST}/{file}",
         "num_classes": 1000,
         "first_conv": "stem_conv.0",
@@ -50,7 +51,7 @@ default_cfgs = {
     "mixnet_l": _weights("mixnet_l-978edf2b.ckpt", 78.73, 94.31, "8x Ascend 910", "configs/mixnet/mixnet_l_ascend.yaml"),
 }
 
-# Other published weights of the same architectures, selectable by file name (see load_pretrained).
+# Other published weights of the same architectures: load_pretrained(model, extra_weights[key]).
 extra_weights = {
     "mixnet_s-910v2": _weights("mixnet_s-fe4fcc63-910v2.ckpt", 75.58, 95.54, "8x Ascend 910*",
                                "configs/mixnet/mixnet_s_ascend.yaml"),

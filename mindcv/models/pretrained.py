@@ -95,16 +95,21 @@ def load_pretrained(model: nn.Cell, default_cfg: Mapping[str, Any], num_classes:
 
 
 def load_checkpoint_path(model: nn.Cell, checkpoint_path: str, num_classes: Optional[int] = None,
-                         classifier: str = "classifier", use_ema: bool = False, strict: bool = True) -> nn.Cell:
+                         in_channels: Optional[int] = None, use_ema: bool = False, classifier: str = "classifier",
+                         first_conv: str = "stem_conv.0", strict: bool = True) -> nn.Cell:
     """Load a user's checkpoint file (create_model(checkpoint_path=...)).
 
     When `num_classes` is given and the checkpoint's head has another number of classes, the head is
-    dropped (fine-tuning) and logged; every other difference is an error.
+    dropped (fine-tuning) and logged; with in_channels=1 a 3-channel stem is summed over RGB; every other
+    difference is an error.
     """
     path = os.path.expanduser(os.fspath(checkpoint_path))
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint_path not found: {path}")
     param_dict = load_param_dict(path, use_ema=use_ema)
+    stem = param_dict.get(f"{first_conv}.weight")
+    if in_channels == 1 and stem is not None and len(stem.shape) == 4 and stem.shape[1] == 3:
+        adapt_stem(param_dict, first_conv, 1)
     dropped: List[str] = []
     ckpt_classes = _classifier_classes(param_dict, classifier)
     if num_classes is not None and ckpt_classes is not None and ckpt_classes != num_classes:

@@ -451,7 +451,7 @@ def _fetch_verified(url: str, dest: str, sha256: Optional[str], prefix: Optional
         os.remove(part)
         if not (resumed and not fresh_retry and _is_remote(url)):
             raise HashMismatchError(f"{os.path.basename(dest)} fetched from {url} is corrupt or not the expected "
-                                    f"file: {problem}. The file was deleted")
+                                    f"file: {problem}. The downloaded copy was deleted")
         logger.warning("The resumed download of %s failed verification (%s); downloading it again from the start",
                        url, problem)
 
@@ -460,6 +460,41 @@ def _manual_fix(url: str, dest: str, expected: str) -> str:
     """The sentence telling a user how to fetch the file by hand."""
     return (f"To fetch it by hand, download {url} (expected {expected}) and save it as {dest}, or set "
             f"{MIRROR_ENV} to a mirror URL or a local directory holding it")
+
+
+def _cached(dest: str, sha256: Optional[str], prefix: Optional[str]) -> bool:
+    """True when `dest` exists and verifies; a corrupt copy is deleted (to be fetched again)."""
+    if not os.path.isfile(dest):
+        return False
+    problem = verify_file(dest, sha256, prefix)
+    if problem is None:
+        logger.debug("Using cached %s", dest)
+        return True
+    logger.warning("Cached %s is corrupt (%s); fetching it again", dest, problem)
+    os.remove(dest)
+    return False
+
+
+def _fetch_reported(url: str, original_url: str, dest: str, sha256: Optional[str], prefix: Optional[str],
+                    retries: int, timeouts: Tuple[float, float], progress: bool, backoff: float) -> None:
+    """_fetch_verified with errors that name the URL, the expected hash and the manual fix."""
+    fix = _manual_fix(original_url, dest, _expected_text(sha256, prefix))
+    if _is_remote(url) and is_offline():
+        raise DownloadError(f"{OFFLINE_ENV} is set and {dest} is not in the cache. {fix}")
+    logger.info("Downloading %s to %s", url, dest)
+    try:
+        _fetch_verified(url, dest, sha256, prefix, retries, timeouts, progress, backoff)
+    except FileNotFoundError as exc:
+        if url == original_url:
+            raise
+        raise FileNotFoundError(f"{exc} ({MIRROR_ENV}={os.environ.get(MIRROR_ENV)} maps {original_url} "
+                                "there; put the file there or unset it)") from exc
+    except HashMismatchError as exc:
+        raise HashMismatchError(f"{exc}. {fix}") from exc
+    except DownloadError as exc:
+        raise DownloadError(f"could not download {url}: {exc}. {fix}") from exc
+    verified = f"verified, {_expected_text(sha256, prefix)}" if (sha256 or prefix) else "no known hash to verify"
+    logger.info("Saved %s (%s)", dest, verified)
 
 
 def download_url(url: str, root: Optional[str] = None, filename: Optional[str] = None, sha256: Optional[str] = None,
@@ -473,31 +508,20 @@ def download_url(url: str, root: Optional[str] = None, filename: Optional[str] =
     """
     if not isinstance(url, str) or not url.strip():
         raise ValueError(f"url must be a non-empty string, got {url!r}")
-    url = resolve_url(url.strip())
+    original_url = url.strip()
+    scheme = urllib.parse.urlsplit(original_url).scheme.lower()
+    if len(scheme) > 1 and scheme not in ("http", "https", "file"):  # 1 letter: a Windows drive
+        raise ValueError(f"unsupported URL scheme {scheme!r} in {original_url!r}: use http(s)://, file:// or a path")
+    url = resolve_url(original_url)
     root = os.path.abspath(os.path.expanduser(root)) if root else get_checkpoint_dir()
     filename = filename or filename_from_url(url)
     dest = os.path.join(root, filename)
     name_prefix = sha256_prefix_from_name(filename) if sha256_prefix is None else sha256_prefix
     sha256, prefix = _check_hash_args(sha256, name_prefix)
-    expected = _expected_text(sha256, prefix)
     timeouts = _split_timeout(timeout)
     os.makedirs(root, exist_ok=True)
     with file_lock(dest + ".lock", _lock_timeout(lock_timeout), dest):
-        if os.path.isfile(dest):
-            problem = verify_file(dest, sha256, prefix)
-            if problem is None:
-                logger.debug("Using cached %s", dest)
-                return dest
-            logger.warning("Cached %s is corrupt (%s); fetching it again", dest, problem)
-            os.remove(dest)
-        if _is_remote(url) and is_offline():
-            raise DownloadError(f"{OFFLINE_ENV} is set and {dest} is not in the cache. {_manual_fix(url, dest, expected)}")
-        logger.info("Downloading %s to %s", url, dest)
-        try:
-            _fetch_verified(url, dest, sha256, prefix, retries, timeouts, _want_progress(progress), backoff)
-        except HashMismatchError as exc:
-            raise HashMismatchError(f"{exc}. {_manual_fix(url, dest, expected)}") from exc
-        except DownloadError as exc:
-            raise DownloadError(f"could not download {url}: {exc}. {_manual_fix(url, dest, expected)}") from exc
-    logger.info("Saved %s (%s)", dest, f"verified: {expected}" if (sha256 or prefix) else "not verified: no known hash")
+        if not _cached(dest, sha256, prefix):
+            _fetch_reported(url, original_url, dest, sha256, prefix, retries, timeouts, _want_progress(progress),
+                            backoff)
     return dest

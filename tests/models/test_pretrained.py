@@ -161,6 +161,19 @@ def test_load_checkpoint_path_drops_head_for_other_num_classes(tmp_path):
         load_checkpoint_path(TinyNet(num_classes=3), path)  # without num_classes the mismatch is an error
 
 
+def test_load_checkpoint_path_adapts_rgb_stem_to_one_channel(tmp_path):
+    weights = published_weights(1)
+    path = save_weights(tmp_path / "run.ckpt", weights)
+    net = load_checkpoint_path(TinyNet(in_channels=1), path, num_classes=1000, in_channels=1)
+    np.testing.assert_allclose(net.stem_conv[0].weight.asnumpy(),
+                               weights["stem_conv.0.weight"].sum(axis=1, keepdims=True), rtol=1e-6)
+    grey = save_checkpoint_atomic(net, tmp_path / "grey.ckpt")  # already 1-channel: loaded as is
+    again = load_checkpoint_path(TinyNet(in_channels=1), grey, in_channels=1)
+    np.testing.assert_array_equal(again.stem_conv[0].weight.asnumpy(), net.stem_conv[0].weight.asnumpy())
+    with pytest.raises(CheckpointError, match="stem_conv.0.weight: checkpoint"):
+        load_checkpoint_path(TinyNet(in_channels=2), path, in_channels=2)
+
+
 def test_load_checkpoint_path_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.ckpt"):
         load_checkpoint_path(TinyNet(), str(tmp_path / "missing.ckpt"))

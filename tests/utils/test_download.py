@@ -30,6 +30,8 @@ class FakeServer:
         self.truncate_next = 0  # number of responses cut in half (full Content-Length announced)
         self.ignore_range = False
         self.chunk_delay = 0.0
+        self.stall_next = 0  # number of responses that send headers, then stall for `stall_seconds`
+        self.stall_seconds = 1.0
         self.lock = threading.Lock()
         handler = self._handler_class()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -61,6 +63,8 @@ class FakeServer:
                     status = server.fail_statuses.pop(0) if server.fail_statuses else None
                     truncate = server.truncate_next > 0
                     server.truncate_next -= int(truncate)
+                    stall = server.stall_next > 0
+                    server.stall_next -= int(stall)
                 if status is not None:
                     return self._empty(status)
                 body = server.files.get(self.path)
@@ -79,6 +83,11 @@ class FakeServer:
                 rest = body[start:]
                 self.send_header("Content-Length", str(len(rest)))
                 self.end_headers()
+                if stall:
+                    self.wfile.flush()
+                    time.sleep(server.stall_seconds)
+                    self.close_connection = True
+                    return
                 if truncate:
                     self.wfile.write(rest[: len(rest) // 2])
                     self.wfile.flush()
@@ -247,6 +256,23 @@ def test_incomplete_read_resumes_on_retry(server, tmp_path):
     assert ranges[0] is None and len(ranges) == 2 and ranges[1].startswith("bytes=")
 
 
+def test_stalled_read_times_out_and_is_retried(server, tmp_path):
+    server.files["/s.bin"] = PAYLOAD
+    server.stall_next = 1
+    start = time.monotonic()
+    path = download_url(server.url("/s.bin"), str(tmp_path), sha256=sha(PAYLOAD), backoff=0.01, timeout=(5, 0.3),
+                        progress=False)
+    assert read(path) == PAYLOAD
+    assert len(server.gets("/s.bin")) == 2
+    assert time.monotonic() - start < server.stall_seconds + 0.5  # gave up on the stalled read early
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(server, tmp_path, capsys):
+    server.files["/q.bin"] = PAYLOAD
+    download_url(server.url("/q.bin"), str(tmp_path), backoff=0.01, progress=None)
+    assert "100%" not in capsys.readouterr().err
+
+
 def test_404_fails_at_once_naming_the_url(server, tmp_path):
     url = server.url("/missing-12345678.ckpt")
     with pytest.raises(DownloadError) as info:
@@ -307,6 +333,9 @@ def test_mirror_directory_replaces_default_host(tmp_path, monkeypatch):
     (flat / name).write_bytes(PAYLOAD)
     monkeypatch.setenv(dl.MIRROR_ENV, str(flat))
     assert read(download_url(f"{dl.DEFAULT_HOSTS[0]}/mixnet/{name}", str(tmp_path / "c"))) == PAYLOAD
+    with pytest.raises(FileNotFoundError, match=dl.MIRROR_ENV) as info:
+        download_url(f"{dl.DEFAULT_HOSTS[0]}/mixnet/absent.ckpt", str(tmp_path / "c"))
+    assert "absent.ckpt" in str(info.value)
 
 
 def test_mirror_url_replaces_default_host(server, tmp_path, monkeypatch):
@@ -376,6 +405,8 @@ def test_bad_arguments_are_clear(tmp_path):
         download_url("http://127.0.0.1:9/x.bin", str(tmp_path), sha256="abc")
     with pytest.raises(ValueError, match="url"):
         download_url("", str(tmp_path))
+    with pytest.raises(ValueError, match="unsupported URL scheme 'ftp'"):
+        download_url("ftp://127.0.0.1/x.bin", str(tmp_path))
     with pytest.raises(ValueError, match="timeout"):
         download_url("http://127.0.0.1:9/x.bin", str(tmp_path), timeout=(1, 2, 3))
 
