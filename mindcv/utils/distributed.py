@@ -1,0 +1,76 @@
+"""Data-parallel set-up under ``msrun``: detect the launcher, initialise communication, reduce sums."""
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .logger import get_logger
+
+logger = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process stands: rank, number of ranks, and whether communication is initialised."""
+
+    rank: int = 0
+    group_size: int = 1
+    initialized: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def launched_by_msrun() -> bool:
+    """True when this process was started as a worker by msrun (or mpirun with MindSpore's env)."""
+    return os.environ.get("MS_ROLE") == "MS_WORKER" or "OMPI_COMM_WORLD_SIZE" in os.environ
+
+
+def msrun_hint(argv: Sequence[str], workers: int = 8) -> str:
+    """The msrun command that runs this same command data-parallel on ``workers`` devices."""
+    return f"msrun --worker_num {workers} --local_worker_num {workers} python " + " ".join(argv)
+
+
+def init_distributed(distribute: bool, argv: Sequence[str] = ()) -> DistInfo:
+    """Initialise data parallelism when asked and launched by msrun; otherwise run on one device.
+
+    ``distribute=True`` without msrun logs a warning with the msrun command to use (MindCV's recipes set
+    ``distribute: True`` and standalone users trip on it) and continues on one device.
+    """
+    import mindspore as ms
+    from mindspore.communication import get_group_size, get_rank, init
+
+    if not distribute:
+        if launched_by_msrun() and int(os.environ.get("MS_WORKER_NUM", "1")) > 1:
+            raise RuntimeError("this process was started by msrun with several workers but distribute is False: "
+                               "pass --distribute True, or run without msrun")
+        return DistInfo()
+    if not launched_by_msrun():
+        logger.warning("distribute is True but this process was not started by msrun: running on one device. "
+                       "For data-parallel training run:\n  %s\nor pass --distribute False to silence this.",
+                       msrun_hint(argv))
+        return DistInfo()
+    init()
+    rank, size = get_rank(), get_group_size()
+    ms.reset_auto_parallel_context()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=size)
+    return DistInfo(rank=rank, group_size=size, initialized=True)
+
+
+def all_reduce_sum(values: Sequence[float], dist: DistInfo) -> np.ndarray:
+    """Element-wise sum of a small vector of numbers over all ranks (identity on one device)."""
+    array = np.asarray(values, dtype=np.float64)
+    if not dist.initialized or dist.group_size == 1:
+        return array
+    import mindspore as ms
+    from mindspore import ops
+
+    # float32 holds counts exactly up to 2^24; split large counts into high and low parts to stay exact.
+    high = np.floor(array / 4096.0)
+    low = array - high * 4096.0
+    packed = ms.Tensor(np.concatenate([high, low]).astype(np.float32))
+    summed = ops.AllReduce()(packed).asnumpy().astype(np.float64)
+    n = len(array)
+    return summed[:n] * 4096.0 + summed[n:]
