@@ -12,7 +12,7 @@ checkpoints carry over.
 from typing import List, Union
 
 import mindspore as ms
-from mindspore import Parameter, Tensor, nn, ops
+from mindspore import Parameter, Tensor, jit, nn, ops
 from mindspore.common.initializer import initializer
 
 __all__ = ["AdamW"]
@@ -62,6 +62,7 @@ class AdamW(nn.Optimizer):
         self.unscale = float(loss_scale) != 1.0
         self.inv_loss_scale = Tensor(1.0 / float(loss_scale), ms.float32)
 
+    @jit(backend="ms_backend")  # one compiled step in PyNative too, as MindSpore's own optimizers do
     def construct(self, gradients):
         """Apply one AdamW step to every parameter."""
         if self.unscale:
@@ -73,10 +74,14 @@ class AdamW(nn.Optimizer):
         beta2_power = self.beta2_power * self.beta2
         ops.assign(self.beta1_power, beta1_power)
         ops.assign(self.beta2_power, beta2_power)
-        step = ops.partial(_adamw_step, self.beta1, self.beta2, self.eps, 1.0 - beta1_power, 1.0 - beta2_power)
+        c1, c2 = 1.0 - beta1_power, 1.0 - beta2_power
+        b1, b2, eps = self.beta1, self.beta2, self.eps
         params, m, v, flags = self._parameters, self.moments1, self.moments2, self.decay_flags
         if self.is_group_lr:
+            step = ops.partial(_adamw_step, b1, b2, eps, c1, c2)
             return self.hyper_map(step, lr, weight_decay, params, m, v, gradients, flags)
         if self.is_group:
-            return self.hyper_map(ops.partial(step, lr), weight_decay, params, m, v, gradients, flags)
-        return self.hyper_map(ops.partial(step, lr, weight_decay), params, m, v, gradients, flags)
+            step = ops.partial(_adamw_step, b1, b2, eps, c1, c2, lr)
+            return self.hyper_map(step, weight_decay, params, m, v, gradients, flags)
+        step = ops.partial(_adamw_step, b1, b2, eps, c1, c2, lr, weight_decay)
+        return self.hyper_map(step, params, m, v, gradients, flags)

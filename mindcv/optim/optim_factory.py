@@ -62,24 +62,26 @@ def init_group_params(params: List[Parameter], weight_decay: float, weight_decay
     extra = set(no_weight_decay)
     decay = [p for p in params if not _is_no_decay(p, extra)]
     no_decay = [p for p in params if _is_no_decay(p, extra)]
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-            {"order_params": list(params)}]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]] + [{"order_params": list(params)}]  # MindSpore rejects empty groups
 
 
 def _split_model_or_params(model_or_params) -> tuple:
     """(trainable params or param-group dicts, names the model asks not to decay)."""
+    no_decay: Sequence[str] = ()
     if isinstance(model_or_params, nn.Cell):
-        no_decay = model_or_params.no_weight_decay() if hasattr(model_or_params, "no_weight_decay") else ()
-        return model_or_params.trainable_params(), tuple(no_decay)
-    params = list(model_or_params)
+        if hasattr(model_or_params, "no_weight_decay"):
+            no_decay = tuple(model_or_params.no_weight_decay())
+        params = model_or_params.trainable_params()
+    else:
+        params = list(model_or_params)
     if not params:
         raise ValueError("create_optimizer: got no parameters to optimise (an empty list, or a model "
                          "whose parameters are all frozen)")
     if not (all(isinstance(p, Parameter) for p in params) or all(isinstance(p, dict) for p in params)):
         raise TypeError("create_optimizer: model_or_params must be an nn.Cell, a list of Parameters or a list "
                         f"of parameter-group dicts; got elements of types {sorted({type(p).__name__ for p in params})}")
-    return params, ()
+    return params, no_decay
 
 
 def _check_lr(lr: LearningRate) -> Union[float, Tensor]:
@@ -101,7 +103,7 @@ def _check_lr(lr: LearningRate) -> Union[float, Tensor]:
 
 
 def _check_args(opt: str, weight_decay: float, momentum: float, weight_decay_filter: str,
-                loss_scale: float) -> None:
+                loss_scale: float, nesterov: bool) -> None:
     """Raise a ValueError naming the first bad argument."""
     if opt not in OPTIMIZERS:
         raise ValueError(f"create_optimizer: unknown opt {opt!r}; allowed: {', '.join(OPTIMIZERS)}")
@@ -116,8 +118,12 @@ def _check_args(opt: str, weight_decay: float, momentum: float, weight_decay_fil
     if opt == "lamb" and loss_scale != 1.0:
         raise ValueError("create_optimizer: lamb cannot unscale gradients: use loss_scale=1.0 (a dynamic loss "
                          "scale or drop_overflow_update=True)")
-    if opt == "lamb" and ms.get_context("device_target") == "CPU":
+    on_cpu = ms.get_context("device_target") == "CPU"
+    if opt == "lamb" and on_cpu:
         raise ValueError("create_optimizer: MindSpore has no CPU kernel for lamb; use adamw on CPU")
+    if opt == "momentum" and nesterov and on_cpu:
+        raise ValueError("create_optimizer: MindSpore's CPU Momentum kernel ignores use_nesterov (it would run "
+                         "plain momentum); on CPU use opt 'sgd' with use_nesterov, the same update rule")
 
 
 def _build(opt: str, params: list, lr, weight_decay: float, momentum: float, nesterov: bool,
@@ -163,7 +169,7 @@ def create_optimizer(
     """
     opt = opt.lower() if isinstance(opt, str) else opt
     weight_decay, momentum, loss_scale = float(weight_decay), float(momentum), float(loss_scale)
-    _check_args(opt, weight_decay, momentum, weight_decay_filter, loss_scale)
+    _check_args(opt, weight_decay, momentum, weight_decay_filter, loss_scale, bool(nesterov))
     params, no_weight_decay = _split_model_or_params(model_or_params)
     lr = _check_lr(lr)
     if isinstance(params[0], dict):

@@ -1,0 +1,619 @@
+"""The command line of train.py and validate.py: argparse over YAML recipes, with MindCV's option names.
+
+Precedence: built-in defaults < the YAML file given with ``-c/--config`` < the command line. Every
+option is checked where it enters: a YAML key that is not an option, a value of the wrong type or
+out of range, or a value outside an option's allowed set is an error naming the key, the value,
+what was expected, and (for typos) the closest known key. Booleans take true/false, yes/no, 1/0
+(``--flag`` alone means true); list options take several values (``--scale 0.5 1.0``).
+
+Run ``python config.py`` to print the option reference as a Markdown table.
+"""
+import argparse
+import difflib
+import math
+import numbers
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+import mindcv  # noqa: F401  (CPU tuning must precede any mindspore import)
+from mindcv.scheduler import SCHEDULERS
+from mindcv.utils.logger import get_logger
+
+__all__ = ["ConfigError", "create_parser", "parse_args", "load_config", "save_config", "format_config",
+           "options_markdown", "resolve_jit_level", "OPTIONS", "GROUPS"]
+
+logger = get_logger(__name__)
+
+# Allowed values shared with the factories (tests check they agree with mindcv.optim / mindcv.loss).
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "lamb")
+LOSSES = ("CE", "BCE")
+WEIGHT_DECAY_FILTERS = ("disable", "auto", "norm_and_bias")
+AMP_LEVELS = ("O0", "O1", "O2", "O3")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area", "pilcubic", "antialias")
+TRUE_WORDS = ("true", "yes", "y", "on", "1")
+FALSE_WORDS = ("false", "no", "n", "off", "0")
+NULL_WORDS = ("none", "null", "~")
+
+IMAGENET_MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]
+IMAGENET_STD = [0.229 * 255, 0.224 * 255, 0.225 * 255]
+
+
+class ConfigError(ValueError):
+    """A bad option value or config file; the message names the key, the value and the fix."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its name (the YAML key, ``--name`` on the command line), kind, default and checks.
+
+    kind: bool, int, float, str, float_pair (2 floats), float_list (1+ floats), int_list (0+ ints),
+    erase_value (a number, 3 numbers, or "random"). ``low``/``high`` bound numbers (each element of
+    a list); ``interval`` says which ends are closed, e.g. "[)" for low <= x < high.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    choices: Tuple = ()
+    nullable: bool = False
+    low: Optional[float] = None
+    high: Optional[float] = None
+    interval: str = "[]"
+
+
+def _o(name: str, kind: str, default: Any, help: str, **checks) -> Option:
+    """Shorthand for the option table."""
+    return Option(name, kind, default, help, **checks)
+
+
+GROUPS: List[Tuple[str, List[Option]]] = [
+    ("System", [
+        _o("mode", "int", 0, "0: graph mode, 1: PyNative mode", choices=(0, 1)),
+        _o("distribute", "bool", False, "data-parallel training over all launched processes (msrun)"),
+        _o("val_while_train", "bool", False, "evaluate on the validation split during training"),
+        _o("val_interval", "int", 1, "epochs between validations while training", low=1),
+        _o("log_interval", "int", 100, "steps between training log lines", low=1),
+        _o("seed", "int", 42, "seed of numpy, random and mindspore", low=0),
+        _o("device_target", "str", None, "Ascend, GPU or CPU; None: the device this MindSpore build runs on",
+           choices=("Ascend", "GPU", "CPU"), nullable=True),
+        _o("jit_level", "str", None, "graph compile level; None: O2 on Ascend, O0 on CPU/GPU",
+           choices=("O0", "O1", "O2"), nullable=True),
+    ]),
+    ("Dataset", [
+        _o("dataset", "str", "imagenet", "dataset name (an image folder tree for imagenet)"),
+        _o("data_dir", "str", "./", "dataset root directory"),
+        _o("train_split", "str", "train", "sub-directory / split used for training"),
+        _o("val_split", "str", "val", "sub-directory / split used for validation"),
+        _o("dataset_download", "bool", False, "download the dataset if the dataset supports it"),
+        _o("num_parallel_workers", "int", 8, "data-loading worker threads", low=1),
+        _o("shuffle", "bool", True, "shuffle the training set"),
+        _o("num_samples", "int", None, "use only this many samples; None: all", nullable=True, low=1),
+        _o("batch_size", "int", 128, "batch size per device", low=1),
+        _o("drop_remainder", "bool", True, "drop the last incomplete training batch"),
+        _o("aug_repeats", "int", 0, "repeated augmentation count (0 or 1: off)", low=0),
+    ]),
+    ("Augmentation", [
+        _o("image_resize", "int", 224, "training crop / evaluation image size", low=1),
+        _o("scale", "float_pair", (0.08, 1.0), "RandomResizedCrop area range", low=0, high=1, interval="(]"),
+        _o("ratio", "float_pair", (0.75, 1.333), "RandomResizedCrop aspect-ratio range", low=0, interval="(]"),
+        _o("hflip", "float", 0.5, "horizontal flip probability", low=0, high=1),
+        _o("vflip", "float", 0.0, "vertical flip probability", low=0, high=1),
+        _o("color_jitter", "float", 0.4, "colour jitter strength (ignored when auto_augment is set); "
+           "None: off", nullable=True, low=0),
+        _o("interpolation", "str", "bilinear", "resize interpolation", choices=INTERPOLATIONS),
+        _o("auto_augment", "str", None, "policy, e.g. randaug-m9-mstd0.5, randaug-m9-mstd0.5-inc1, "
+           "autoaug-mstd0.5, trivialaugwide; None: off", nullable=True),
+        _o("aug_splits", "int", 0, "augmentation splits (0: off, 3: AugMix-style)", low=0),
+        _o("re_prob", "float", 0.0, "random erasing probability", low=0, high=1),
+        _o("re_scale", "float_pair", (0.02, 0.33), "random erasing area range", low=0, high=1),
+        _o("re_ratio", "float_pair", (0.3, 3.3), "random erasing aspect-ratio range", low=0, interval="(]"),
+        _o("re_value", "erase_value", 0, "random erasing fill: a number, 3 numbers, or random"),
+        _o("re_max_attempts", "int", 10, "random erasing attempts per image", low=1),
+        _o("mean", "float_list", IMAGENET_MEAN, "per-channel mean (0-255 scale)"),
+        _o("std", "float_list", IMAGENET_STD, "per-channel std (0-255 scale)", low=0, interval="(]"),
+        _o("crop_pct", "float", 0.875, "evaluation centre-crop fraction", low=0, high=1, interval="(]"),
+        _o("mixup", "float", 0.0, "mixup Beta(alpha, alpha); 0: off", low=0),
+        _o("cutmix", "float", 0.0, "cutmix Beta(alpha, alpha); 0: off", low=0),
+        _o("cutmix_prob", "float", 1.0, "probability of applying mixup/cutmix to a batch", low=0, high=1),
+    ]),
+    ("Model", [
+        _o("model", "str", "mixnet_s", "model name (mixnet_s, mixnet_m, mixnet_l)"),
+        _o("num_classes", "int", None, "number of classes; None: from the dataset", nullable=True, low=1),
+        _o("in_channels", "int", 3, "input image channels", low=1),
+        _o("drop_rate", "float", None, "dropout before the classifier; None: the model's default",
+           nullable=True, low=0, high=1, interval="[)"),
+        _o("drop_path_rate", "float", None, "stochastic depth rate; None: the model's default",
+           nullable=True, low=0, high=1, interval="[)"),
+        _o("pretrained", "bool", False, "start from the published ImageNet weights"),
+        _o("ckpt_path", "str", "", "initial weights from this checkpoint file"),
+        _o("resume", "str", "", "resume training: a checkpoint path, or auto for the latest in ckpt_save_dir"),
+        _o("resume_opt", "bool", False, "with ckpt_path: also restore the optimizer state"),
+        _o("keep_checkpoint_max", "int", 10, "checkpoints kept", low=1),
+        _o("ckpt_save_dir", "str", "./ckpt", "output directory (checkpoints, logs, effective config)"),
+        _o("ckpt_save_interval", "int", 1, "epochs between checkpoints", low=1),
+        _o("ckpt_save_policy", "str", "latest_k", "which checkpoints to keep: latest_k, or top_k "
+           "(by validation accuracy; needs val_while_train)", choices=("latest_k", "top_k")),
+        _o("epoch_size", "int", 90, "training epochs", low=1),
+        _o("dataset_sink_mode", "bool", True, "feed data through the device queue"),
+        _o("ema", "bool", False, "keep an exponential moving average of the weights"),
+        _o("ema_decay", "float", 0.9999, "EMA decay", low=0, high=1),
+        _o("clip_grad", "bool", False, "clip gradients by global norm"),
+        _o("clip_value", "float", 15.0, "global-norm clipping threshold", low=0, interval="(]"),
+        _o("gradient_accumulation_steps", "int", 1, "batches accumulated per update", low=1),
+    ]),
+    ("Optimizer", [
+        _o("opt", "str", "adam", "optimizer", choices=OPTIMIZERS),
+        _o("momentum", "float", 0.9, "momentum (sgd, momentum, rmsprop)", low=0),
+        _o("weight_decay", "float", 1e-6, "weight decay (L2 for all but adamw, where it is decoupled)", low=0),
+        _o("use_nesterov", "bool", False, "Nesterov momentum (sgd, momentum, adam)"),
+        _o("weight_decay_filter", "str", "disable", "disable: decay every parameter; auto: MindSpore's filter "
+           "(not names containing beta/gamma); norm_and_bias: not norm layers or biases",
+           choices=WEIGHT_DECAY_FILTERS),
+        _o("filter_bias_and_bn", "bool", None, "deprecated MindCV key: true means weight_decay_filter "
+           "norm_and_bias, false means disable", nullable=True),
+        _o("eps", "float", 1e-10, "rmsprop epsilon", low=0, interval="(]"),
+    ]),
+    ("Scheduler", [
+        _o("scheduler", "str", "cosine_decay", "learning-rate schedule after warm-up", choices=SCHEDULERS),
+        _o("lr", "float", 0.001, "peak learning rate", low=0),
+        _o("min_lr", "float", 1e-6, "final learning rate of cosine_decay (floor of one_cycle, cyclic)", low=0),
+        _o("warmup_epochs", "int", 3, "linear warm-up epochs", low=0),
+        _o("warmup_factor", "float", 0.0, "warm-up starts at lr * warmup_factor", low=0),
+        _o("decay_epochs", "int", 100, "cosine_decay: epochs from lr to min_lr; step_decay: epochs per step",
+           low=0),
+        _o("decay_rate", "float", 0.9, "factor of step/multi_step/exponential decay (power of polynomial)", low=0),
+        _o("multi_step_decay_milestones", "int_list", [30, 60, 90], "multi_step_decay epochs (counted after "
+           "warm-up) at which lr is multiplied by decay_rate", low=0),
+        _o("lr_epoch_stair", "bool", False, "change the learning rate once per epoch instead of every step"),
+        _o("num_cycles", "int", 1, "cosine_decay / cyclic cycles", low=1),
+        _o("cycle_decay", "float", 1.0, "each cosine cycle's peak is this times the previous one", low=0),
+    ]),
+    ("Loss", [
+        _o("loss", "str", "CE", "CE (softmax cross entropy) or BCE (sigmoid binary cross entropy)", choices=LOSSES),
+        _o("label_smoothing", "float", 0.0, "label smoothing (also applied to mixup/cutmix targets)",
+           low=0, high=1, interval="[)"),
+        _o("aux_factor", "float", 0.0, "weight of auxiliary-logit losses", low=0),
+        _o("reduction", "str", "mean", "loss reduction over the batch", choices=("mean", "sum")),
+    ]),
+    ("Mixed precision", [
+        _o("amp_level", "str", "O0", "training precision: O0 fp32, O1 white-list fp16, O2 all but black-list "
+           "fp16, O3 all fp16", choices=AMP_LEVELS),
+        _o("val_amp_level", "str", "O0", "precision used for validation", choices=AMP_LEVELS),
+        _o("amp_cast_list", "str", None, "cells cast to fp16 (O1) or kept fp32 (O2), e.g. \"[nn.Conv2d]\"; "
+           "None: MindSpore's lists", nullable=True),
+        _o("loss_scale_type", "str", "fixed", "fixed, dynamic (drops overflowing steps), or auto",
+           choices=("fixed", "dynamic", "auto")),
+        _o("loss_scale", "float", 1.0, "loss scale (the initial one when dynamic)", low=1),
+        _o("drop_overflow_update", "bool", False, "skip the update of a step whose gradients overflow"),
+        _o("eval_shuffle", "bool", False, "shuffle the evaluation data"),
+    ]),
+]
+
+OPTIONS: Dict[str, Option] = {opt.name: opt for _, group in GROUPS for opt in group}
+
+
+# ----------------------------------------------------------------------------------------------
+# value conversion: one set of rules for YAML values and command-line strings
+# ----------------------------------------------------------------------------------------------
+
+def _is_null(value: Any) -> bool:
+    """None, or a string meaning it (none/null/~, any case)."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in NULL_WORDS)
+
+
+def _to_bool(value: Any) -> bool:
+    """A boolean from a bool, 0/1, or a word such as true/false, yes/no, on/off."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise ConfigError("a boolean (true/false, yes/no, 1/0)")
+
+
+def _to_float(value: Any) -> float:
+    """A finite float from a number or a numeric string (PyYAML reads 1e-5 as a string)."""
+    if isinstance(value, bool):
+        raise ConfigError("a number")
+    if isinstance(value, numbers.Real):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise ConfigError("a number") from None
+    else:
+        raise ConfigError("a number")
+    if not math.isfinite(result):
+        raise ConfigError("a finite number")
+    return result
+
+
+def _to_int(value: Any) -> int:
+    """An int from an integer, an integral float, or such a string ("600", "1e3")."""
+    if isinstance(value, bool):
+        raise ConfigError("an integer")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    try:
+        number = _to_float(value)
+    except ConfigError:
+        raise ConfigError("an integer") from None
+    if not number.is_integer():
+        raise ConfigError("an integer")
+    return int(number)
+
+
+def _to_str(value: Any) -> str:
+    """A string (numbers are not silently turned into names)."""
+    if not isinstance(value, str):
+        raise ConfigError("a string")
+    return value
+
+
+SCALAR_CONVERTERS: Dict[str, Callable[[Any], Any]] = {
+    "bool": _to_bool, "int": _to_int, "float": _to_float, "str": _to_str}
+LIST_KINDS = {"float_pair": ("float", 2), "float_list": ("float", "+"), "int_list": ("int", "*")}
+
+
+def _interval_text(opt: Option) -> str:
+    """The allowed range of a numeric option, e.g. "in [0, 1)" or ">= 1"."""
+    if opt.low is not None and opt.high is not None:
+        return f"in {opt.interval[0]}{opt.low:g}, {opt.high:g}{opt.interval[1]}"
+    if opt.low is not None:
+        return (">= " if opt.interval[0] == "[" else "> ") + f"{opt.low:g}"
+    return ("<= " if opt.interval[1] == "]" else "< ") + f"{opt.high:g}"
+
+
+def _check_range(opt: Option, number: float) -> None:
+    """Raise ConfigError when ``number`` is outside the option's bounds."""
+    too_low = opt.low is not None and (number < opt.low or (opt.interval[0] == "(" and number == opt.low))
+    too_high = opt.high is not None and (number > opt.high or (opt.interval[1] == ")" and number == opt.high))
+    if too_low or too_high:
+        raise ConfigError(f"a number {_interval_text(opt)}")
+
+
+def _match_choice(opt: Option, value: Any) -> Any:
+    """The canonical spelling of an allowed value (case-insensitive for names), or ConfigError."""
+    for choice in opt.choices:
+        if value == choice or (isinstance(value, str) and isinstance(choice, str) and value.lower() == choice.lower()):
+            return choice
+    listed = ", ".join(str(c) for c in opt.choices)
+    close = difflib.get_close_matches(str(value), [str(c) for c in opt.choices], n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ConfigError(f"one of: {listed}{hint}")
+
+
+def _convert_scalar(opt: Option, kind: str, value: Any) -> Any:
+    """Convert one scalar of ``kind`` and apply the option's range and allowed values."""
+    result = SCALAR_CONVERTERS[kind](value)
+    if kind in ("int", "float") and (opt.low is not None or opt.high is not None):
+        _check_range(opt, result)
+    if opt.choices:
+        result = _match_choice(opt, result)
+    return result
+
+
+def _convert_erase_value(value: Any) -> Any:
+    """random erasing fill: "random", a number, or 3 numbers (a 1-element list means a number)."""
+    if isinstance(value, str) and value.strip().lower() == "random":
+        return "random"
+    if isinstance(value, (list, tuple)):
+        if len(value) == 1:
+            return _convert_erase_value(value[0])
+        if len(value) == 3:
+            return [_to_float(v) for v in value]
+        raise ConfigError("a number, 3 numbers, or random")
+    try:
+        number = _to_float(value)
+    except ConfigError:
+        raise ConfigError("a number, 3 numbers, or random") from None
+    return int(number) if number.is_integer() else number
+
+
+def _convert_list(opt: Option, value: Any) -> Any:
+    """A list option: a YAML list / tuple of the element kind with the required length."""
+    element, length = LIST_KINDS[opt.kind]
+    what = {2: "a list of 2", "+": "a list of 1 or more", "*": "a list of"}[length] + f" {element}s"
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{what}, e.g. [{', '.join(str(v) for v in _as_list(opt.default))}]")
+    if (length == 2 and len(value) != 2) or (length == "+" and not value):
+        raise ConfigError(what)
+    try:
+        items = [_convert_scalar(opt, element, v) for v in value]
+    except ConfigError as err:
+        raise ConfigError(f"{what}, each {err}") from None
+    return tuple(items) if opt.kind == "float_pair" else items
+
+
+def _as_list(value: Any) -> list:
+    """A list from a list/tuple value."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def convert_value(opt: Option, value: Any) -> Any:
+    """The checked, normalised value of ``opt`` (raises ConfigError describing what was expected)."""
+    if _is_null(value) and (opt.nullable or value is None):
+        if opt.nullable:
+            return None
+        raise ConfigError(f"a {opt.kind} value, not null")
+    if opt.kind == "erase_value":
+        return _convert_erase_value(value)
+    if opt.kind in LIST_KINDS:
+        return _convert_list(opt, value)
+    return _convert_scalar(opt, opt.kind, value)
+
+
+def _describe_error(where: str, name: str, value: Any, err: ConfigError) -> str:
+    """A one-line message naming the place, the key, the value and what was expected."""
+    return f"{where}: option '{name}' expects {err}, got {value!r}"
+
+
+# ----------------------------------------------------------------------------------------------
+# YAML files
+# ----------------------------------------------------------------------------------------------
+
+def _closest_key(key: str) -> str:
+    """' (did you mean X?)' for the nearest known option name, or ''."""
+    close = difflib.get_close_matches(str(key), list(OPTIONS), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _read_yaml(path: str) -> dict:
+    """The mapping in a YAML file (an empty file is an empty mapping)."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of option: value at the top level, "
+                          f"got a {type(data).__name__}")
+    return data
+
+
+def load_config(path: str) -> Dict[str, Any]:
+    """The options a YAML recipe sets, checked and normalised (raises ConfigError naming key and file)."""
+    values = {}
+    for key, value in _read_yaml(path).items():
+        if key not in OPTIONS:
+            raise ConfigError(f"{path}: unknown key '{key}'{_closest_key(key)}; run with --help for the options")
+        try:
+            values[key] = convert_value(OPTIONS[key], value)
+        except ConfigError as err:
+            raise ConfigError(_describe_error(path, key, value, err)) from None
+    return values
+
+
+# ----------------------------------------------------------------------------------------------
+# argparse
+# ----------------------------------------------------------------------------------------------
+
+def _cli_type(opt: Option) -> Callable[[str], Any]:
+    """argparse ``type=`` for one command-line token of ``opt``."""
+    def convert(text: str) -> Any:
+        try:
+            if opt.kind in LIST_KINDS:
+                return _convert_scalar(opt, LIST_KINDS[opt.kind][0], text)
+            if opt.kind == "erase_value":
+                return text if text.strip().lower() == "random" else _to_float(text)
+            return convert_value(opt, text)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(f"expects {err}, got {text!r}") from None
+    convert.__name__ = opt.kind
+    return convert
+
+
+def _add_option(group: argparse._ArgumentGroup, opt: Option) -> None:
+    """Register ``--name`` for one option."""
+    kwargs: Dict[str, Any] = dict(type=_cli_type(opt), default=opt.default, help=opt.help)
+    if opt.kind == "bool":
+        kwargs.update(nargs="?", const=True, metavar="BOOL")
+    elif opt.kind in LIST_KINDS:
+        kwargs.update(nargs=LIST_KINDS[opt.kind][1], metavar=LIST_KINDS[opt.kind][0].upper())
+    elif opt.kind == "erase_value":
+        kwargs.update(nargs="+", metavar="VALUE")
+    if opt.choices:
+        kwargs["metavar"] = "{" + ",".join(str(c) for c in opt.choices) + "}"
+    group.add_argument(f"--{opt.name}", **kwargs)
+
+
+def _config_parser() -> argparse.ArgumentParser:
+    """The first-pass parser that only knows -c/--config."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("-c", "--config", type=str, default="",
+                        help="YAML recipe whose keys override the defaults (the command line overrides it)")
+    return parser
+
+
+def create_parser() -> argparse.ArgumentParser:
+    """The full parser: -c/--config plus one --option per entry of the option table, in groups."""
+    parser = argparse.ArgumentParser(
+        description="MixNet training and evaluation (MindCV's options; a YAML recipe via -c)",
+        usage="%(prog)s [-h] [-c CONFIG] [--option VALUE ...]",
+        parents=[_config_parser()], allow_abbrev=False,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for title, options in GROUPS:
+        group = parser.add_argument_group(title)
+        for opt in options:
+            _add_option(group, opt)
+    return parser
+
+
+def _unknown_args_message(extras: Sequence[str]) -> str:
+    """'unrecognized arguments' with the closest known option for each unknown --flag."""
+    flags = [token for token in extras if token.startswith("-")]
+    if not flags:
+        return "unexpected values (no option takes them): " + " ".join(extras)
+    parts = []
+    for token in flags:
+        name = token.lstrip("-").split("=", 1)[0]
+        close = difflib.get_close_matches(name, list(OPTIONS), n=1, cutoff=0.6)
+        parts.append(token + (f" (did you mean --{close[0]}?)" if close else ""))
+    return "unrecognized options: " + ", ".join(parts)
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Cross-option rules (MindCV raises these only once training has started)."""
+    if args.loss_scale_type == "dynamic" and not args.drop_overflow_update:
+        raise ConfigError("loss_scale_type 'dynamic' always drops overflowing steps: set drop_overflow_update "
+                          "true (or use loss_scale_type 'fixed')")
+    if args.ckpt_save_policy == "top_k" and not args.val_while_train:
+        raise ConfigError("ckpt_save_policy 'top_k' ranks checkpoints by validation accuracy: set "
+                          "val_while_train true (or use ckpt_save_policy 'latest_k')")
+    if len(args.mean) != len(args.std):
+        raise ConfigError(f"mean and std need one value per channel each, got {len(args.mean)} and {len(args.std)}")
+
+
+def _apply_deprecated(args: argparse.Namespace) -> None:
+    """Map MindCV's old ``filter_bias_and_bn`` onto ``weight_decay_filter``."""
+    if args.filter_bias_and_bn is None:
+        return
+    mapped = "norm_and_bias" if args.filter_bias_and_bn else "disable"
+    if args.weight_decay_filter not in ("disable", mapped):
+        raise ConfigError(f"filter_bias_and_bn {args.filter_bias_and_bn} contradicts weight_decay_filter "
+                          f"'{args.weight_decay_filter}': keep only weight_decay_filter")
+    if args.weight_decay_filter != mapped:
+        logger.warning("filter_bias_and_bn is deprecated: using weight_decay_filter '%s' for it", mapped)
+    args.weight_decay_filter = mapped
+
+
+def validate_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Normalise every option of a parsed Namespace and check cross-option rules (raises ConfigError)."""
+    for name, opt in OPTIONS.items():
+        value = getattr(args, name)
+        try:
+            setattr(args, name, convert_value(opt, value))
+        except ConfigError as err:
+            raise ConfigError(_describe_error("config", name, value, err)) from None
+    _apply_deprecated(args)
+    _check_combinations(args)
+    return args
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Options from the defaults, then the YAML file of -c/--config, then the command line.
+
+    Errors (unknown keys or flags, bad values) end the program with status 2 and a one-line message.
+    """
+    parser = create_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first, remaining = _config_parser().parse_known_args(argv)
+    try:
+        if first.config:
+            parser.set_defaults(**load_config(first.config))
+        args, extras = parser.parse_known_args(remaining)
+        if extras:
+            parser.error(_unknown_args_message(extras))
+        args.config = first.config
+        return validate_args(args)
+    except ConfigError as err:
+        parser.error(str(err))
+        raise  # unreachable: parser.error exits
+
+
+# ----------------------------------------------------------------------------------------------
+# saving and showing
+# ----------------------------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    """A YAML-friendly copy (tuples become lists)."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _yaml_inline(value: Any) -> str:
+    """One value in YAML's inline form (lists as [a, b]), quoted where YAML would misread it."""
+    text = yaml.safe_dump(_plain(value), default_flow_style=True, width=1 << 20)
+    if text.endswith("\n...\n"):  # the end-of-document marker PyYAML adds after a bare scalar
+        text = text[: -len("\n...\n")]
+    return text.strip()
+
+
+def config_to_yaml(args: argparse.Namespace) -> str:
+    """Every option of ``args`` as a commented YAML recipe, in the option table's order."""
+    lines = ["# Effective configuration, written by config.py. Reproduce with: python train.py -c <this file>"]
+    for title, options in GROUPS:
+        lines += ["", f"# {title}"] + [f"{opt.name}: {_yaml_inline(getattr(args, opt.name))}" for opt in options]
+    return "\n".join(lines) + "\n"
+
+
+def save_config(args: argparse.Namespace, path: str) -> str:
+    """Write the effective configuration as YAML, atomically; loading it with -c gives ``args`` back."""
+    text = config_to_yaml(args)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".yaml.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def format_config(args: argparse.Namespace) -> str:
+    """The configuration as aligned ``key: value`` lines by group, '*' marking values changed from the default."""
+    width = max(len(name) for name in OPTIONS)
+    lines = [f"config file: {getattr(args, 'config', '') or '(none)'}   (* = changed from the default)"]
+    for title, options in GROUPS:
+        lines.append(f"[{title}]")
+        for opt in options:
+            value = getattr(args, opt.name)
+            mark = "*" if _plain(value) != _plain(opt.default) else " "
+            lines.append(f" {mark} {opt.name.ljust(width)} : {_plain(value)}")
+    return "\n".join(lines)
+
+
+def resolve_jit_level(jit_level: Optional[str], device_target: str) -> str:
+    """The compile level to use: the configured one, else O2 on Ascend and O0 elsewhere."""
+    if jit_level:
+        return jit_level
+    return "O2" if device_target == "Ascend" else "O0"
+
+
+def _markdown_default(opt: Option) -> str:
+    """An option's default as shown in the reference table."""
+    value = _plain(opt.default)
+    if value is None:
+        return "None"
+    if isinstance(value, list):
+        return " ".join(str(round(v, 6)) if isinstance(v, float) else str(v) for v in value)
+    if value == "":
+        return '""'
+    return str(value)
+
+
+def options_markdown() -> str:
+    """The option reference as a Markdown table (option, default, meaning), grouped."""
+    rows = ["| option | default | meaning |", "| --- | --- | --- |"]
+    for title, options in GROUPS:
+        rows.append(f"| **{title}** | | |")
+        for opt in options:
+            meaning = opt.help + (f" (one of: {', '.join(map(str, opt.choices))})" if opt.choices else "")
+            rows.append(f"| `--{opt.name}` | `{_markdown_default(opt)}` | {meaning.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(options_markdown())
