@@ -1,0 +1,114 @@
+"""Training checkpoints: per-epoch files with a retention policy, the best by validation top-1, the
+latest valid one for ``--resume auto``; every write atomic, an index file kept beside them."""
+import json
+import os
+import re
+from typing import Dict, List, Optional
+
+from mindspore import nn
+
+from .checkpoint import read_checkpoint_meta, save_checkpoint_atomic
+from .logger import get_logger
+
+logger = get_logger(__name__)
+
+_EPOCH_FILE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)_(?P<step>\d+)\.ckpt$")
+INDEX_FILE = "checkpoints.json"
+
+
+class CheckpointManager:
+    """Keeps ``keep_max`` epoch checkpoints: the latest ones (``latest_k``) or the best by metric (``top_k``)."""
+
+    def __init__(self, directory: str, prefix: str, keep_max: int = 10, policy: str = "latest_k") -> None:
+        if policy not in ("latest_k", "top_k"):
+            raise ValueError(f"ckpt_save_policy={policy!r} is not known; use 'latest_k' or 'top_k'")
+        if keep_max < 1:
+            raise ValueError(f"keep_checkpoint_max must be >= 1, got {keep_max}")
+        self.directory = directory
+        self.prefix = prefix
+        self.keep_max = keep_max
+        self.policy = policy
+        os.makedirs(directory, exist_ok=True)
+        self.records: List[Dict] = self._read_index()
+        self.best_metric: Optional[float] = max(
+            (r["metric"] for r in self.records if r.get("metric") is not None), default=None)
+
+    @property
+    def best_path(self) -> str:
+        return os.path.join(self.directory, f"{self.prefix}-best.ckpt")
+
+    def _read_index(self) -> List[Dict]:
+        path = os.path.join(self.directory, INDEX_FILE)
+        if not os.path.isfile(path):
+            return []
+        try:
+            with open(path, encoding="utf-8") as f:
+                records = json.load(f)
+            return [r for r in records if os.path.isfile(os.path.join(self.directory, r["file"]))]
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.warning("ignoring unreadable checkpoint index %s", path)
+            return []
+
+    def _write_index(self) -> None:
+        path = os.path.join(self.directory, INDEX_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.records, f, indent=1)
+        os.replace(tmp, path)
+
+    def save(self, cell: nn.Cell, epoch: int, step: int, metric: Optional[float] = None,
+             meta: Optional[dict] = None) -> str:
+        """Save the end-of-epoch state; also ``<prefix>-best.ckpt`` when ``metric`` is a new best."""
+        meta = dict(meta or {}, epoch_num=int(epoch), step_num=int(step))
+        name = f"{self.prefix}-{epoch}_{step}.ckpt"
+        path = save_checkpoint_atomic(cell, os.path.join(self.directory, name), append_dict=meta)
+        self.records = [r for r in self.records if r["file"] != name]
+        self.records.append({"file": name, "epoch": int(epoch), "step": int(step), "metric": metric})
+        if metric is not None and (self.best_metric is None or metric > self.best_metric):
+            self.best_metric = metric
+            save_checkpoint_atomic(cell, self.best_path, append_dict=dict(meta, best_metric=float(metric)))
+            logger.info("new best top-1 %.3f at epoch %d: %s", metric, epoch, self.best_path)
+        self._prune(keep=name)
+        self._write_index()
+        return path
+
+    def _prune(self, keep: str) -> None:
+        if len(self.records) <= self.keep_max:
+            return
+        if self.policy == "top_k":
+            ranked = sorted(self.records, key=lambda r: (r.get("metric") is not None, r.get("metric") or 0.0,
+                                                         r["epoch"]), reverse=True)
+        else:
+            ranked = sorted(self.records, key=lambda r: r["epoch"], reverse=True)
+        kept = ranked[: self.keep_max]
+        if not any(r["file"] == keep for r in kept):  # the newest file stays: resume needs it
+            kept = kept[:-1] + [r for r in self.records if r["file"] == keep]
+        for record in self.records:
+            if record not in kept:
+                try:
+                    os.remove(os.path.join(self.directory, record["file"]))
+                except OSError:
+                    pass
+        self.records = sorted(kept, key=lambda r: r["epoch"])
+
+
+def find_latest_checkpoint(directory: str, prefix: Optional[str] = None) -> Optional[str]:
+    """The readable epoch checkpoint with the highest epoch in ``directory`` (None when there is none).
+
+    Unreadable files (a crash while copying, a full disk) are skipped with a warning.
+    """
+    if not os.path.isdir(directory):
+        return None
+    candidates = []
+    for name in os.listdir(directory):
+        match = _EPOCH_FILE.match(name)
+        if match and (prefix is None or match.group("prefix") == prefix):
+            candidates.append((int(match.group("epoch")), int(match.group("step")), name))
+    for _, _, name in sorted(candidates, reverse=True):
+        path = os.path.join(directory, name)
+        try:
+            read_checkpoint_meta(path)
+            return path
+        except Exception as err:  # noqa: BLE001 - any unreadable file is skipped
+            logger.warning("skipping unreadable checkpoint %s: %s", path, err)
+    return None

@@ -1,0 +1,236 @@
+"""Build the pieces of a training run from its configuration (kept out of train.py so each is testable)."""
+import os
+import random
+from dataclasses import dataclass
+from typing import Callable, Iterable, List, Optional
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import nn
+
+from .distributed import DistInfo
+from .logger import get_logger
+
+logger = get_logger(__name__)
+
+# seeds of a rank's augmentation randomness in an epoch: far apart so epochs and ranks never share one
+_EPOCH_SEED_STRIDE = 1009
+_RANK_SEED_STRIDE = 1_000_003
+
+
+def set_context(args) -> str:
+    """Execution mode, device and jit level from the config; returns the device target in use.
+
+    ``device_target`` None means the device this MindSpore build runs on; ``jit_level`` None means
+    O2 on Ascend and O0 elsewhere; ``dataset_sink_mode`` is turned off on CPU, which has no device queue.
+    """
+    from config import resolve_jit_level
+
+    device = args.device_target or ms.get_context("device_target")
+    try:
+        ms.set_device(device)
+    except (RuntimeError, ValueError) as err:
+        raise SystemExit(f"device_target={device!r} cannot be used with this MindSpore build: {err}") from None
+    ms.set_context(mode=ms.GRAPH_MODE if args.mode == 0 else ms.PYNATIVE_MODE)
+    args.device_target = device
+    args.jit_level = resolve_jit_level(args.jit_level, device)
+    if args.jit_level == "O2" and device != "Ascend":
+        raise SystemExit(f"jit_level O2 runs on Ascend only; device_target is {device}: use jit_level O0 or O1")
+    ms.set_context(jit_config={"jit_level": args.jit_level})
+    if args.dataset_sink_mode and device == "CPU":
+        logger.info("dataset_sink_mode is off on CPU (no device queue); steps are fed from the host")
+        args.dataset_sink_mode = False
+    if device == "CPU" and args.amp_level not in ("O0",):
+        logger.warning("amp_level %s on CPU: float16 kernels are slow or missing on CPU; O0 is recommended",
+                       args.amp_level)
+    return device
+
+
+def set_seeds(seed: int) -> None:
+    """Seed MindSpore (parameter initialisation), NumPy and random identically on every rank."""
+    ms.set_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def augmentation_seed(seed: int, epoch: int, rank: int) -> int:
+    """Seed of the data pipeline of one rank in one epoch: differs per rank and per epoch, reproducibly."""
+    return (seed + _EPOCH_SEED_STRIDE * (epoch + 1) + _RANK_SEED_STRIDE * rank) % (2 ** 31 - 1)
+
+
+@dataclass
+class DataBundle:
+    """Loader factories and the numbers the rest of the run needs."""
+
+    make_train_loader: Callable[[int], Iterable]
+    make_val_loader: Optional[Callable[[], Iterable]]
+    steps_per_epoch: int
+    num_classes: int
+    class_names: List[str]
+    soft_labels: bool
+
+
+def _dataset_root(args) -> str:
+    return args.data_dir
+
+
+def build_loaders(args, dist: DistInfo) -> DataBundle:
+    """Training loader per epoch (sharded, reshuffled, re-seeded) and the validation loader (exact shards)."""
+    from mindcv.data import create_loader, create_transforms, labels_are_soft
+    from mindcv.data.dataset_factory import FolderIndex
+    from mindcv.data.sampler import shard_indices
+
+    train_index = FolderIndex.scan(args.dataset, _dataset_root(args), args.train_split)
+    num_classes = args.num_classes or len(train_index.class_names)
+    if num_classes < len(train_index.class_names):
+        raise SystemExit(f"num_classes={num_classes} but the training split has {len(train_index.class_names)} "
+                         f"class folders under {train_index.split_dir}")
+    total = len(train_index) if not args.num_samples else min(args.num_samples, len(train_index))
+    per_rank = -(-total // dist.group_size)
+    if per_rank < args.batch_size and args.drop_remainder:
+        raise SystemExit(f"batch_size={args.batch_size} is larger than the {per_rank} training images per device "
+                         f"({total} images, {dist.group_size} device(s)) with drop_remainder: lower batch_size")
+    steps = per_rank // args.batch_size if args.drop_remainder else -(-per_rank // args.batch_size)
+    soft = labels_are_soft(True, args.mixup, args.cutmix, args.batch_size)
+    _log_mixing(args)
+    transform_options = dict(
+        scale=tuple(args.scale), ratio=tuple(args.ratio), hflip=args.hflip, vflip=args.vflip,
+        color_jitter=args.color_jitter, interpolation=args.interpolation, re_prob=args.re_prob,
+        re_scale=tuple(args.re_scale), re_ratio=tuple(args.re_ratio), re_value=args.re_value,
+        re_max_attempts=args.re_max_attempts, mean=list(args.mean), std=list(args.std), crop_pct=args.crop_pct,
+    )
+
+    def make_train_loader(epoch: int) -> Iterable:
+        seed = augmentation_seed(args.seed, epoch, dist.rank)
+        indices = shard_indices(len(train_index), dist.group_size, dist.rank, shuffle=args.shuffle,
+                                seed=args.seed, epoch=epoch, pad=True)[:per_rank]
+        if args.num_samples:
+            indices = indices[: -(-args.num_samples // dist.group_size)]
+        dataset = train_index.dataset(indices, num_parallel_workers=args.num_parallel_workers, seed=seed)
+        transform = create_transforms(args.dataset, image_resize=args.image_resize, is_training=True,
+                                      auto_augment=args.auto_augment, **transform_options)
+        loader = create_loader(dataset, args.batch_size, drop_remainder=args.drop_remainder, is_training=True,
+                               mixup=args.mixup, cutmix=args.cutmix, cutmix_prob=args.cutmix_prob,
+                               num_classes=num_classes, transform=transform, label_smoothing=0.0,
+                               num_parallel_workers=args.num_parallel_workers, seed=seed)  # smoothing: in the loss
+        return loader.create_tuple_iterator(num_epochs=1)
+
+    make_val_loader = None
+    if args.val_while_train:
+        val_index = FolderIndex.scan(args.dataset, _dataset_root(args), args.val_split,
+                                     class_names=train_index.class_names)
+        make_val_loader = make_eval_loader_factory(args, val_index, dist, num_classes)
+    logger.info("training: %d images, %d classes, %d steps per epoch of %d x %d device(s)", total, num_classes,
+                steps, args.batch_size, dist.group_size)
+    return DataBundle(make_train_loader, make_val_loader, steps, num_classes, train_index.class_names, soft)
+
+
+def make_eval_loader_factory(args, index, dist: DistInfo, num_classes: int) -> Callable[[], Iterable]:
+    """Loader over this rank's exact share of ``index`` (no padding: every image is counted once)."""
+    from mindcv.data import create_loader, create_transforms
+    from mindcv.data.sampler import shard_indices
+
+    indices = shard_indices(len(index), dist.group_size, dist.rank, shuffle=False, pad=False)
+    transform = create_transforms(args.dataset, image_resize=args.image_resize, is_training=False,
+                                  interpolation=args.interpolation, crop_pct=args.crop_pct,
+                                  mean=list(args.mean), std=list(args.std))
+
+    def make_val_loader() -> Iterable:
+        dataset = index.dataset(indices, num_parallel_workers=args.num_parallel_workers)
+        loader = create_loader(dataset, args.batch_size, drop_remainder=False, is_training=False,
+                               num_classes=num_classes, transform=transform,
+                               num_parallel_workers=args.num_parallel_workers)
+        return loader.create_tuple_iterator(num_epochs=1)
+
+    return make_val_loader
+
+
+def _log_mixing(args) -> None:
+    """Say plainly when the recipe sets mixup/cutmix but cutmix_prob 0 switches them off (MindCV semantics)."""
+    if (args.mixup > 0 or args.cutmix > 0) and args.cutmix_prob == 0:
+        logger.warning("mixup=%s and cutmix=%s are set but cutmix_prob is 0: no batch is mixed (as in MindCV, whose "
+                       "MixNet recipes train this way); labels are still one-hot targets, smoothed by the loss "
+                       "(label_smoothing %s). Set cutmix_prob > 0 to mix", args.mixup, args.cutmix, args.label_smoothing)
+
+
+def build_model(args, num_classes: int) -> nn.Cell:
+    """The network, with initial weights from ``pretrained`` or ``ckpt_path`` when given."""
+    from mindcv.models import create_model
+
+    model = create_model(args.model, num_classes=num_classes, pretrained=args.pretrained,
+                         in_channels=args.in_channels, checkpoint_path=args.ckpt_path, drop_rate=args.drop_rate,
+                         drop_path_rate=args.drop_path_rate)
+    if args.amp_level != "O0":
+        ms.amp.auto_mixed_precision(model, args.amp_level)
+    return model
+
+
+@dataclass
+class TrainParts:
+    train_step: nn.Cell
+    eval_step: nn.Cell
+    lr_schedule: List[float]
+
+
+def build_train_step(args, model: nn.Cell, data: DataBundle, dist: DistInfo) -> TrainParts:
+    """Loss, learning-rate schedule (per optimizer update), optimizer, train and eval steps."""
+    from mindcv.loss import create_loss
+    from mindcv.optim import create_optimizer
+    from mindcv.scheduler import create_scheduler
+
+    from .evaluate import EvalStep
+    from .train_step import TrainStep
+
+    accum = args.gradient_accumulation_steps
+    updates_per_epoch = max(1, data.steps_per_epoch // accum)
+    lr_schedule = create_scheduler(
+        updates_per_epoch, scheduler=args.scheduler, lr=args.lr, min_lr=args.min_lr,
+        warmup_epochs=args.warmup_epochs, warmup_factor=args.warmup_factor, decay_epochs=args.decay_epochs,
+        decay_rate=args.decay_rate, milestones=args.multi_step_decay_milestones, num_epochs=args.epoch_size,
+        num_cycles=args.num_cycles, cycle_decay=args.cycle_decay, lr_epoch_stair=args.lr_epoch_stair)
+    loss = create_loss(args.loss, reduction=args.reduction, label_smoothing=args.label_smoothing,
+                       aux_factor=args.aux_factor)
+    optimizer = create_optimizer(model, opt=args.opt, lr=lr_schedule, weight_decay=args.weight_decay,
+                                 momentum=args.momentum, nesterov=args.use_nesterov,
+                                 weight_decay_filter=args.weight_decay_filter, loss_scale=1.0, eps=args.eps)
+    scale_type = args.loss_scale_type
+    if scale_type == "auto":
+        scale_type = "dynamic" if args.amp_level != "O0" else "fixed"
+    train_step = TrainStep(model, loss, optimizer, loss_scale=args.loss_scale, loss_scale_type=scale_type,
+                           drop_overflow_update=args.drop_overflow_update, ema=args.ema, ema_decay=args.ema_decay,
+                           clip_grad=args.clip_grad, clip_value=args.clip_value,
+                           gradient_accumulation_steps=accum, group_size=dist.group_size)
+    eval_network = model
+    eval_step = EvalStep(eval_network, data.num_classes)
+    return TrainParts(train_step, eval_step, list(lr_schedule))
+
+
+def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> int:
+    """Restore the full training state from ``resume`` (a path or ``auto``); returns the epoch to start at."""
+    from .checkpoint import read_checkpoint_meta
+    from .checkpoint_manager import find_latest_checkpoint
+
+    if not args.resume:
+        return 0
+    if args.resume == "auto":
+        path = find_latest_checkpoint(args.ckpt_save_dir, args.model)
+        if path is None:
+            logger.info("resume auto: no checkpoint in %s yet, starting from epoch 1", args.ckpt_save_dir)
+            return 0
+    else:
+        path = args.resume
+        if not os.path.isfile(path):
+            raise SystemExit(f"resume: checkpoint file not found: {path}")
+    meta = read_checkpoint_meta(path)
+    if "epoch_num" not in meta:
+        raise SystemExit(f"resume: {path} holds no training state (no epoch_num): it is a weights file; "
+                         f"use ckpt_path to start from its weights")
+    params = ms.load_checkpoint(path)
+    not_loaded, _ = ms.load_param_into_net(train_step, params)
+    if not_loaded:
+        raise SystemExit(f"resume: {path} does not fit this run; missing: {', '.join(not_loaded[:8])}"
+                         + (" ..." if len(not_loaded) > 8 else ""))
+    epoch = int(meta["epoch_num"])
+    logger.info("resumed from %s: continuing at epoch %d", path, epoch + 1)
+    return epoch

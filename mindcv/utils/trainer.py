@@ -1,0 +1,191 @@
+"""The training loop: epochs of TrainStep calls, logging, validation, metrics CSV, checkpoints, NaN stop.
+
+Every epoch rebuilds the training loader from (seed, epoch, rank), so a run resumed at epoch k reads
+and augments exactly the data an uninterrupted run reads at epoch k.
+"""
+import csv
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from mindspore import nn
+
+from .checkpoint_manager import CheckpointManager
+from .distributed import DistInfo
+from .evaluate import EvalStep, evaluate
+from .logger import get_logger
+
+logger = get_logger(__name__)
+
+CSV_FIELDS = ["epoch", "step", "loss", "lr", "images_per_sec", "epoch_seconds", "val_top1", "val_top5", "val_loss"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainerConfig:
+    """What the loop needs to know beyond its parts."""
+
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    lr_schedule: Sequence[float]
+    output_dir: str
+    model_name: str
+    start_epoch: int = 0
+    log_interval: int = 100
+    val_interval: int = 1
+    ckpt_save_interval: int = 1
+    keep_checkpoint_max: int = 10
+    ckpt_save_policy: str = "latest_k"
+    gradient_accumulation_steps: int = 1
+    meta: Dict[str, object] = field(default_factory=dict)
+
+
+class MetricsCSV:
+    """Appends one row per epoch to ``metrics.csv`` (a resumed run continues the same file)."""
+
+    def __init__(self, path: str, start_epoch: int) -> None:
+        self.path = path
+        rows = []
+        if os.path.isfile(path) and start_epoch > 0:
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit() and int(r["epoch"]) <= start_epoch]
+        self._write(rows)
+
+    def _write(self, rows: List[dict]) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+
+    def append(self, row: Dict[str, object]) -> None:
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, fieldnames=CSV_FIELDS).writerow({k: row.get(k, "") for k in CSV_FIELDS})
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    """A tqdm bar on an interactive terminal of rank 0, else None."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+class Trainer:
+    """Runs epochs ``start_epoch .. epochs - 1`` of ``train_step`` over ``make_train_loader(epoch)``."""
+
+    def __init__(
+        self,
+        train_step: nn.Cell,
+        make_train_loader: Callable[[int], Iterable],
+        cfg: TrainerConfig,
+        dist: DistInfo,
+        eval_step: Optional[EvalStep] = None,
+        make_val_loader: Optional[Callable[[], Iterable]] = None,
+    ) -> None:
+        self.train_step = train_step
+        self.make_train_loader = make_train_loader
+        self.cfg = cfg
+        self.dist = dist
+        self.eval_step = eval_step
+        self.make_val_loader = make_val_loader
+        self.ckpt = (CheckpointManager(cfg.output_dir, cfg.model_name, cfg.keep_checkpoint_max, cfg.ckpt_save_policy)
+                     if dist.is_main else None)
+        self.csv = MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), cfg.start_epoch) if dist.is_main else None
+        self.compiled = False
+        self.last_checkpoint: Optional[str] = None
+        self.history: List[Dict[str, float]] = []
+
+    def _lr_at(self, update: int) -> float:
+        schedule = self.cfg.lr_schedule
+        return float(schedule[min(max(update, 0), len(schedule) - 1)]) if len(schedule) else float("nan")
+
+    def _train_epoch(self, epoch: int) -> Dict[str, float]:
+        cfg = self.cfg
+        loader = self.make_train_loader(epoch)
+        bar = _progress(cfg.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", self.dist.is_main)
+        losses, timed_images, timed_seconds = [], 0, 0.0
+        epoch_start = time.time()
+        step = 0
+        for step, (image, label) in enumerate(loader, start=1):
+            step_start = time.time()
+            loss, overflow, _ = self.train_step(image, label)
+            loss_value = float(loss.asnumpy())
+            elapsed = time.time() - step_start
+            if not self.compiled:
+                self.compiled = True
+                logger.info("compiled in %.1f s (first step, graph compilation included)", elapsed)
+            else:
+                timed_images += cfg.batch_size * self.dist.group_size
+                timed_seconds += elapsed
+            if not math.isfinite(loss_value) and not bool(overflow.asnumpy()):
+                last = self.last_checkpoint or "none saved yet"
+                raise TrainingDiverged(f"loss became {loss_value} at epoch {epoch + 1}, step {step}: stopping. "
+                                       f"Last good checkpoint: {last}. Lower lr, enable clip_grad, or check the data")
+            losses.append(loss_value)
+            global_step = epoch * cfg.steps_per_epoch + step
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss_value:.4f}")
+                bar.update(1)
+            elif step % cfg.log_interval == 0:
+                logger.info("epoch %d/%d step %d/%d loss %.4f lr %.6f", epoch + 1, cfg.epochs, step,
+                            cfg.steps_per_epoch, loss_value, self._lr_at(self._updates(global_step) - 1))
+        if bar is not None:
+            bar.close()
+        if step == 0:
+            raise RuntimeError(f"epoch {epoch + 1} read no batch: the training set is smaller than one batch "
+                               f"({cfg.batch_size} per device) with drop_remainder; lower batch_size")
+        total_step = epoch * cfg.steps_per_epoch + step
+        return {
+            "epoch": epoch + 1,
+            "step": total_step,
+            "loss": float(np.mean(losses)),
+            "lr": self._lr_at(self._updates(total_step) - 1),
+            "images_per_sec": timed_images / timed_seconds if timed_seconds > 0 else float("nan"),
+            "epoch_seconds": time.time() - epoch_start,
+        }
+
+    def _updates(self, batches: int) -> int:
+        return batches // self.cfg.gradient_accumulation_steps
+
+    def _validate(self, epoch: int) -> Dict[str, float]:
+        if self.eval_step is None or self.make_val_loader is None:
+            return {}
+        if (epoch + 1) % self.cfg.val_interval and epoch + 1 != self.cfg.epochs:
+            return {}
+        result = evaluate(self.eval_step, self.make_val_loader(), self.dist)
+        self.train_step.set_train(True)
+        logger.info("epoch %d validation: top-1 %.3f %%, top-5 %.3f %%, loss %.4f (%d images, %.1f s)",
+                    epoch + 1, result["top1"], result["top5"], result["loss"], result["num_samples"],
+                    result["seconds"])
+        return {"val_top1": result["top1"], "val_top5": result["top5"], "val_loss": result["loss"]}
+
+    def fit(self) -> List[Dict[str, float]]:
+        """Train to the last epoch; returns one metrics dict per epoch run."""
+        cfg = self.cfg
+        self.train_step.set_train(True)
+        for epoch in range(cfg.start_epoch, cfg.epochs):
+            row = self._train_epoch(epoch)
+            logger.info("epoch %d/%d: step %d, loss %.4f, lr %.6f, %.1f images/s, %.1f s", row["epoch"], cfg.epochs,
+                        row["step"], row["loss"], row["lr"], row["images_per_sec"], row["epoch_seconds"])
+            row.update(self._validate(epoch))
+            self.history.append(row)
+            if self.dist.is_main:
+                self.csv.append(row)
+                if (epoch + 1) % cfg.ckpt_save_interval == 0 or epoch + 1 == cfg.epochs:
+                    self.last_checkpoint = self.ckpt.save(self.train_step, epoch + 1, row["step"],
+                                                          metric=row.get("val_top1"), meta=cfg.meta)
+        return self.history

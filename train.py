@@ -1,0 +1,64 @@
+"""Train a model (MixNet by default) with a MindCV-style recipe, on one device or data-parallel under msrun.
+
+    python train.py -c configs/mixnet/mixnet_s_demo.yaml
+    msrun --worker_num 8 --local_worker_num 8 python train.py -c configs/mixnet/mixnet_s_ascend.yaml \
+        --data_dir /path/to/imagenet
+"""
+import os
+import sys
+
+import mindcv  # noqa: F401  (CPU start-up tuning before MindSpore loads)
+from mindcv.utils.logger import add_file_handler, get_logger
+
+logger = get_logger("train")
+
+
+def main(argv=None) -> int:
+    from config import format_config, parse_args, save_config
+    from mindcv.utils.setup import (build_loaders, build_model, build_train_step, resolve_resume, set_context,
+                                    set_seeds)
+    from mindcv.utils.trainer import Trainer, TrainerConfig, TrainingDiverged
+    from mindcv.utils.distributed import init_distributed
+
+    args = parse_args(argv)
+    device = set_context(args)
+    dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv))
+    logger.info("rank %d of %d, shard %d; device %s, mode %s, jit level %s, cpu tuning: %s", dist.rank,
+                dist.group_size, dist.rank, device, "graph" if args.mode == 0 else "PyNative", args.jit_level,
+                mindcv.apply_cpu_tuning())
+    os.makedirs(args.ckpt_save_dir, exist_ok=True)
+    if dist.is_main:
+        add_file_handler(os.path.join(args.ckpt_save_dir, "train.log"))
+        save_config(args, os.path.join(args.ckpt_save_dir, "config.yaml"))
+        logger.info("effective configuration (saved to %s):\n%s", os.path.join(args.ckpt_save_dir, "config.yaml"),
+                    format_config(args))
+    set_seeds(args.seed)  # the same on every rank: identical initial weights by construction
+    data = build_loaders(args, dist)
+    model = build_model(args, data.num_classes)
+    parts = build_train_step(args, model, data, dist)
+    start_epoch = resolve_resume(args, parts.train_step, dist)
+    cfg = TrainerConfig(
+        epochs=args.epoch_size, batch_size=args.batch_size, steps_per_epoch=data.steps_per_epoch,
+        lr_schedule=parts.lr_schedule, output_dir=args.ckpt_save_dir, model_name=args.model, start_epoch=start_epoch,
+        log_interval=args.log_interval, val_interval=args.val_interval, ckpt_save_interval=args.ckpt_save_interval,
+        keep_checkpoint_max=args.keep_checkpoint_max, ckpt_save_policy=args.ckpt_save_policy,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        meta={"model_name": args.model, "num_classes": data.num_classes},
+    )
+    trainer = Trainer(parts.train_step, data.make_train_loader, cfg, dist, parts.eval_step, data.make_val_loader)
+    try:
+        history = trainer.fit()
+    except TrainingDiverged as err:
+        logger.error("%s", err)
+        return 3
+    if history and dist.is_main:
+        last = history[-1]
+        summary = f"finished {args.epoch_size} epochs: loss {last['loss']:.4f}"
+        if "val_top1" in last:
+            summary += f", val top-1 {last['val_top1']:.2f} %, top-5 {last['val_top5']:.2f} %"
+        logger.info("%s; checkpoints in %s", summary, args.ckpt_save_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
