@@ -8,7 +8,7 @@ import os
 import sys
 
 import mindcv  # noqa: F401  (CPU start-up tuning before MindSpore loads)
-from mindcv.utils.logger import add_file_handler, get_logger
+from mindcv.utils.logger import add_file_handler, get_logger, info_all_ranks
 
 logger = get_logger("train")
 
@@ -18,7 +18,7 @@ def main(argv=None) -> int:
     from mindcv.utils.setup import (build_loaders, build_model, build_train_step, resolve_resume, set_context,
                                     set_seeds)
     from mindcv.utils.trainer import Trainer, TrainerConfig, TrainingDiverged
-    from mindcv.utils.distributed import init_distributed
+    from mindcv.utils.distributed import init_distributed, weights_fingerprint
 
     args = parse_args(argv)
     device = set_context(args)
@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     except TrainingDiverged as err:
         logger.error("%s", err)
         return 3
+    if dist.group_size > 1:
+        info_all_ranks("final weights fingerprint: %s", weights_fingerprint(model))
     if history and dist.is_main:
         last = history[-1]
         summary = f"finished {args.epoch_size} epochs: loss {last['loss']:.4f}"

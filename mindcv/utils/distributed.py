@@ -74,3 +74,14 @@ def all_reduce_sum(values: Sequence[float], dist: DistInfo) -> np.ndarray:
     summed = ops.AllReduce()(packed).asnumpy().astype(np.float64)
     n = len(array)
     return summed[:n] * 4096.0 + summed[n:]
+
+
+def weights_fingerprint(cell) -> str:
+    """SHA-256 (first 16 hex digits) over a cell's parameter names and values: equal on ranks in sync."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for param in sorted(cell.get_parameters(), key=lambda p: p.name):
+        digest.update(param.name.encode())
+        digest.update(np.ascontiguousarray(param.asnumpy()).tobytes())
+    return digest.hexdigest()[:16]

@@ -43,3 +43,10 @@ def add_file_handler(path: str) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(handler)
+
+
+def info_all_ranks(message: str, *args) -> None:
+    """Log an INFO line on every rank (e.g. a per-rank check), bypassing the rank-0-only level."""
+    root = get_logger()
+    record = root.makeRecord(root.name, logging.INFO, __file__, 0, message, args, None)
+    root.handle(record)
