@@ -2,8 +2,8 @@
 # Create (once) the project's virtual environment and print its directory.
 # The environment lives outside the clone, keyed by a hash of the requirements files, so a second
 # run on the same machine skips the ~1 GB MindSpore install; MIXNET_HOME moves it (default
-# ~/.cache/mixnet-ms). Peers used only by parity tests (MindCV 0.3.0) go to a separate --target
-# directory, never onto the package path, since their package is also called `mindcv`.
+# ~/.cache/mixnet-ms). Peers used only by parity tests (MindCV 0.3.0; torch + geffnet) go to separate
+# --target directories, never onto the package path (MindCV's package is also called `mindcv`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${MIXNET_HOME:-$HOME/.cache/mixnet-ms}"
@@ -19,16 +19,21 @@ if [ ! -f "$VENV/.complete" ]; then
   "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements-dev.txt" >&2
   touch "$VENV/.complete"
 fi
-if [ "${WITH_PEERS:-0}" = "1" ]; then
-  PHASH="$(cd "$ROOT" && sha256sum requirements-peers.txt | cut -c1-12)"
-  PEERS="$CACHE/peers/$PHASH"
-  if [ ! -f "$PEERS/.complete" ]; then
-    echo "[env] installing parity peers into $PEERS" >&2
-    rm -rf "$PEERS"
-    "$VENV/bin/python" -m pip install --quiet --no-deps --target "$PEERS" -r "$ROOT/requirements-peers.txt" >&2
-    touch "$PEERS/.complete"
+# install_peer NAME REQUIREMENTS: a --no-deps --target directory keyed by the requirements' hash
+install_peer() {
+  local req="$ROOT/$2" hash dir
+  hash="$(sha256sum "$req" | cut -c1-12)"
+  dir="$CACHE/peers/$1-$hash"
+  if [ ! -f "$dir/.complete" ]; then
+    echo "[env] installing parity peers ($2) into $dir" >&2
+    rm -rf "$dir"
+    "$VENV/bin/python" -m pip install --quiet --no-deps --target "$dir" -r "$req" >&2
+    touch "$dir/.complete"
   fi
-  echo "$VENV $PEERS"
+  echo "$dir"
+}
+if [ "${WITH_PEERS:-0}" = "1" ]; then
+  echo "$VENV $(install_peer mindcv requirements-peers.txt) $(install_peer torch requirements-peers-torch.txt)"
 else
   echo "$VENV"
 fi

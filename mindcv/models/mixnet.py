@@ -8,8 +8,21 @@ Parameter names and shapes are MindCV's, so MindCV's published checkpoints load 
 
 MindCV's structure (the default) differs from the paper's TF reference in details its checkpoints
 depend on: ReLU inside squeeze-excite, BN momentum 0.9 / eps 1e-5, symmetric k//2 padding. The
-reference details are options (``se_act``, ``padding``, ``bn_eps``, ``bn_momentum``).
+reference details are options (``se_act``, ``padding``, ``bn_eps``, ``bn_momentum``), and
+``repeat_multiplier`` scales the number of blocks per stage as timm does (MixNet-XL).
+
+Registered variants and the weights they take:
+
+- ``mixnet_s/m/l``: MindCV's structure, MindCV's published checkpoints.
+- ``timm_mixnet_s/m/l``: swish in squeeze-excite; timm's ``mixnet_s/m/l`` weights (converted).
+- ``mixnet_xl``: MixNet-M at width 1.6, repeats x1.2, swish SE; timm's ``mixnet_xl`` weights.
+- ``tf_mixnet_s/m/l``: the TF reference: swish SE, TF "SAME" padding, BN eps 1e-3; timm's
+  ``tf_mixnet_*`` weights (ported from the paper's TF checkpoints).
+
+Each model carries ``variant_options`` (its structural options), which converted checkpoints record
+so that loading them into a model of another structure is an error.
 """
+import json
 import math
 from typing import List, NamedTuple, Optional, Sequence
 
@@ -23,7 +36,9 @@ from .layers.pooling import GlobalAvgPooling
 from .layers.squeeze_excite import SqueezeExcite
 from .registry import register_model
 
-__all__ = ["MixNet", "MixNetBlock", "BlockArgs", "ARCH_TABLES", "mixnet_s", "mixnet_m", "mixnet_l"]
+__all__ = ["MixNet", "MixNetBlock", "BlockArgs", "ARCH_TABLES", "mixnet_s", "mixnet_m", "mixnet_l", "mixnet_xl",
+           "timm_mixnet_s", "timm_mixnet_m", "timm_mixnet_l", "tf_mixnet_s", "tf_mixnet_m", "tf_mixnet_l",
+           "scale_repeats", "VARIANT_OPTIONS", "TIMM_VARIANTS"]
 
 _MINDCV_HOST = "https://download.mindspore.cn/toolkits/mindcv/mixnet"
 
@@ -50,6 +65,41 @@ default_cfgs = {
     "mixnet_m": _weights("mixnet_m-74cc4cb1.ckpt", 76.64, 93.05, "8x Ascend 910", "configs/mixnet/mixnet_m_ascend.yaml"),
     "mixnet_l": _weights("mixnet_l-978edf2b.ckpt", 78.73, 94.31, "8x Ascend 910", "configs/mixnet/mixnet_l_ascend.yaml"),
 }
+
+_TIMM_RELEASES = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights"
+
+
+def _timm_weights(name: str, timm_tag: str, file: str, top1: float, top5: Optional[float] = None) -> dict:
+    """Metadata of timm weights that tools/convert_weights.py turns into a checkpoint of this variant.
+
+    ``url`` is empty: no MindSpore checkpoint is hosted; pretrained=True says how to convert them.
+    """
+    return {
+        "name": name,
+        "url": "",
+        "num_classes": 1000,
+        "first_conv": "stem_conv.0",
+        "classifier": "classifier",
+        "top1": top1,
+        "top5": top5,
+        "source": "timm",
+        "timm_model": timm_tag,
+        "source_url": f"{_TIMM_RELEASES}/{file}",
+        "hf_hub_id": f"timm/{timm_tag}",
+        "eval_crop_pct": 0.875,
+        "eval_interpolation": "pilcubic",  # timm's "bicubic" is PIL's (antialiased); ours of that name is OpenCV's
+    }
+
+
+default_cfgs.update({
+    "timm_mixnet_s": _timm_weights("timm_mixnet_s", "mixnet_s.ft_in1k", "mixnet_s-a907afbc.pth", 76.00, 92.80),
+    "timm_mixnet_m": _timm_weights("timm_mixnet_m", "mixnet_m.ft_in1k", "mixnet_m-4647fc68.pth", 77.27),
+    "timm_mixnet_l": _timm_weights("timm_mixnet_l", "mixnet_l.ft_in1k", "mixnet_l-5a9a2ed8.pth", 78.97),
+    "mixnet_xl": _timm_weights("mixnet_xl", "mixnet_xl.ra_in1k", "mixnet_xl_ra-aac3c00c.pth", 80.49),
+    "tf_mixnet_s": _timm_weights("tf_mixnet_s", "tf_mixnet_s.in1k", "tf_mixnet_s-89d3354b.pth", 75.66),
+    "tf_mixnet_m": _timm_weights("tf_mixnet_m", "tf_mixnet_m.in1k", "tf_mixnet_m-0f4d8805.pth", 76.95),
+    "tf_mixnet_l": _timm_weights("tf_mixnet_l", "tf_mixnet_l.in1k", "tf_mixnet_l-6c92e0c8.pth", 78.77),
+})
 
 # Other published weights of the same architectures: load_pretrained(model, extra_weights[key]).
 extra_weights = {
@@ -120,6 +170,49 @@ ARCH_TABLES = {
         (200, 200, (3, 5, 7, 9), 1, 2, 1, 6, "swish", 0.5),
     ])),
 }
+
+
+def _stages(table: Sequence[BlockArgs]) -> List[List[List[BlockArgs]]]:
+    """Blocks grouped into stages (a stage starts where the output channels change) and, inside a
+    stage, into runs of identical blocks (the repeats of one block definition)."""
+    stages: List[List[List[BlockArgs]]] = []
+    for i, block in enumerate(table):
+        if i == 0 or block.out_chs != table[i - 1].out_chs:
+            stages.append([[block]])
+        elif block == table[i - 1]:
+            stages[-1][-1].append(block)
+        else:
+            stages[-1].append([block])
+    return stages
+
+
+def _scaled_run_lengths(lengths: List[int], multiplier: float) -> List[int]:
+    """timm's depth scaling of one stage: round the stage total, then share it over the runs from the
+    last run backwards (Python's round, half to even, as timm)."""
+    remaining, remaining_scaled = sum(lengths), max(1, round(sum(lengths) * multiplier))
+    scaled = []
+    for length in reversed(lengths):
+        count = max(1, round(length / remaining * remaining_scaled))
+        scaled.append(count)
+        remaining -= length
+        remaining_scaled -= count
+    return scaled[::-1]
+
+
+def scale_repeats(table: Sequence[BlockArgs], multiplier: float) -> List[BlockArgs]:
+    """The block table with each stage's repeats scaled by ``multiplier`` (timm's 'round' rule, as
+    its MixNet-XL: 1.2 turns MixNet-M's 19 blocks into 23). Added blocks repeat their run's block
+    with stride 1 and input channels = output channels."""
+    if not isinstance(multiplier, (int, float)) or isinstance(multiplier, bool) or multiplier <= 0:
+        raise ValueError(f"repeat_multiplier must be a number > 0, got {multiplier!r}")
+    if multiplier == 1.0:
+        return list(table)
+    scaled: List[BlockArgs] = []
+    for stage in _stages(table):
+        for run, count in zip(stage, _scaled_run_lengths([len(r) for r in stage], multiplier)):
+            repeat = run[0]._replace(in_chs=run[0].out_chs, stride=1)
+            scaled.extend(run[:count] + [repeat] * max(0, count - len(run)))
+    return scaled
 
 
 def round_channels(channels: float, divisor: int = 8, min_value: Optional[int] = None) -> int:
@@ -204,6 +297,7 @@ class MixNet(nn.Cell):
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.9,
         mixconv_impl: str = "split",
+        repeat_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
         if arch not in ARCH_TABLES:
@@ -214,13 +308,18 @@ class MixNet(nn.Cell):
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
         if width_multiplier <= 0:
             raise ValueError(f"width_multiplier must be > 0, got {width_multiplier}")
+        _check_bn(bn_eps, bn_momentum)
         stem_chs, table = ARCH_TABLES[arch]
+        table = scale_repeats(table, repeat_multiplier)
+        self.stage_depths = [sum(len(run) for run in stage) for stage in _stages(table)]
         if width_multiplier != 1.0:
             stem_chs = round_channels(stem_chs * width_multiplier)
             table = [b._replace(in_chs=round_channels(b.in_chs * width_multiplier),
                                 out_chs=round_channels(b.out_chs * width_multiplier)) for b in table]
         self.block_args = table
         self.num_features = feature_size
+        self.variant_options = variant_options(arch, width_multiplier, repeat_multiplier, se_act, padding,
+                                               bn_eps, bn_momentum, feature_size)
 
         self.stem_conv = nn.SequentialCell([
             nn.Conv2d(in_channels, stem_chs, 3, stride=2, has_bias=False, **create_conv2d_pad(3, padding)),
@@ -273,6 +372,45 @@ class MixNet(nn.Cell):
         return self.forward_head(self.forward_features(x))
 
 
+# The options that define a MixNet's structure (recorded in converted checkpoints).
+VARIANT_OPTIONS = ("arch", "width_multiplier", "repeat_multiplier", "se_act", "padding", "bn_eps", "bn_momentum",
+                   "feature_size")
+_ACT_ALIASES = {"silu": "swish"}
+
+
+def variant_options(arch: str, width_multiplier: float, repeat_multiplier: float, se_act: str, padding: str,
+                    bn_eps: float, bn_momentum: float, feature_size: int) -> dict:
+    """The structural options of a MixNet as a JSON-able dict with canonical values (``silu`` -> ``swish``)."""
+    act = str(se_act).lower()
+    return {
+        "arch": arch,
+        "width_multiplier": float(width_multiplier),
+        "repeat_multiplier": float(repeat_multiplier),
+        "se_act": _ACT_ALIASES.get(act, act),
+        "padding": padding or "symmetric",
+        "bn_eps": float(bn_eps),
+        "bn_momentum": float(bn_momentum),
+        "feature_size": int(feature_size),
+    }
+
+
+def variant_options_json(model: nn.Cell) -> str:
+    """``model.variant_options`` as the JSON string a checkpoint stores."""
+    options = getattr(model, "variant_options", None)
+    if not isinstance(options, dict):
+        raise TypeError(f"{type(model).__name__} has no variant_options dict (only MixNet models record them)")
+    return json.dumps(options, sort_keys=True)
+
+
+def _check_bn(bn_eps: float, bn_momentum: float) -> None:
+    """BatchNorm eps > 0 and momentum in [0, 1] (MindSpore convention), with the value in the error."""
+    if not isinstance(bn_eps, (int, float)) or isinstance(bn_eps, bool) or bn_eps <= 0:
+        raise ValueError(f"bn_eps must be a number > 0, got {bn_eps!r}")
+    if not isinstance(bn_momentum, (int, float)) or isinstance(bn_momentum, bool) or not 0 <= bn_momentum <= 1:
+        raise ValueError(f"bn_momentum must be in [0, 1] (MindSpore convention: weight of the running value; "
+                         f"PyTorch's 0.1 is 0.9 here), got {bn_momentum!r}")
+
+
 def _set(param, initializer) -> None:
     param.set_data(init.initializer(initializer, param.shape, param.dtype))
 
@@ -312,3 +450,76 @@ def mixnet_m(pretrained: bool = False, num_classes: int = 1000, in_channels: int
 def mixnet_l(pretrained: bool = False, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MixNet:
     """MixNet-L = MixNet-M at width 1.3: 7.3M parameters, 565M multiply-adds, 78.9 % top-1 (paper)."""
     return _build("mixnet_l", "medium", pretrained, num_classes, in_channels, width=1.3, **kwargs)
+
+
+# Structures of timm's and TF's weights (see tools/convert_weights.py): swish inside squeeze-excite;
+# the tf_ variants add TF "SAME" padding and BN eps 1e-3.
+_TIMM_OPTIONS = {"se_act": "swish"}
+_TF_OPTIONS = {"se_act": "swish", "padding": "same", "bn_eps": 1e-3}
+
+# Registered variants for timm's / TF's weights: name -> (arch, width, structural defaults, timm's model name).
+TIMM_VARIANTS = {
+    "timm_mixnet_s": ("small", 1.0, _TIMM_OPTIONS, "mixnet_s"),
+    "timm_mixnet_m": ("medium", 1.0, _TIMM_OPTIONS, "mixnet_m"),
+    "timm_mixnet_l": ("medium", 1.3, _TIMM_OPTIONS, "mixnet_l"),
+    "mixnet_xl": ("medium", 1.6, {**_TIMM_OPTIONS, "repeat_multiplier": 1.2}, "mixnet_xl"),
+    "tf_mixnet_s": ("small", 1.0, _TF_OPTIONS, "tf_mixnet_s"),
+    "tf_mixnet_m": ("medium", 1.0, _TF_OPTIONS, "tf_mixnet_m"),
+    "tf_mixnet_l": ("medium", 1.3, _TF_OPTIONS, "tf_mixnet_l"),
+}
+
+
+def _build_variant(name: str, pretrained: bool, num_classes: int, in_channels: int, **kwargs) -> MixNet:
+    """A variant of ``TIMM_VARIANTS`` (the caller may still override its structural defaults)."""
+    arch, width, defaults, timm_name = TIMM_VARIANTS[name]
+    if pretrained:
+        cfg = default_cfgs[name]
+        raise ValueError(
+            f"{name} has no hosted MindSpore weights: its weights are timm's {timm_name} "
+            f"({cfg['source_url']} or the hub's {cfg['hf_hub_id']} model.safetensors). Convert them with "
+            f"`python tools/convert_weights.py FILE --model {name} --output {name}.ckpt`, then use "
+            f"create_model('{name}', checkpoint_path='{name}.ckpt')")
+    return _build(name, arch, pretrained, num_classes, in_channels, width=width, **{**defaults, **kwargs})
+
+
+@register_model
+def timm_mixnet_s(pretrained: bool = False, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MixNet:
+    """MixNet-S with swish in squeeze-excite, for timm's mixnet_s weights (76.00 % top-1 in timm)."""
+    return _build_variant("timm_mixnet_s", pretrained, num_classes, in_channels, **kwargs)
+
+
+@register_model
+def timm_mixnet_m(pretrained: bool = False, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MixNet:
+    """MixNet-M with swish in squeeze-excite, for timm's mixnet_m weights (77.27 % top-1 in timm)."""
+    return _build_variant("timm_mixnet_m", pretrained, num_classes, in_channels, **kwargs)
+
+
+@register_model
+def timm_mixnet_l(pretrained: bool = False, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MixNet:
+    """MixNet-L with swish in squeeze-excite, for timm's mixnet_l weights (78.97 % top-1 in timm)."""
+    return _build_variant("timm_mixnet_l", pretrained, num_classes, in_channels, **kwargs)
+
+
+@register_model
+def mixnet_xl(pretrained: bool = False, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MixNet:
+    """MixNet-XL (timm): MixNet-M at width 1.6 with repeats x1.2 (23 blocks), swish SE; 11.9M parameters,
+    904M multiply-adds, 80.49 % top-1 in timm."""
+    return _build_variant("mixnet_xl", pretrained, num_classes, in_channels, **kwargs)
+
+
+@register_model
+def tf_mixnet_s(pretrained: bool = False, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MixNet:
+    """MixNet-S as the TF reference (swish SE, SAME padding, BN eps 1e-3): timm's tf_mixnet_s (75.66 %)."""
+    return _build_variant("tf_mixnet_s", pretrained, num_classes, in_channels, **kwargs)
+
+
+@register_model
+def tf_mixnet_m(pretrained: bool = False, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MixNet:
+    """MixNet-M as the TF reference (swish SE, SAME padding, BN eps 1e-3): timm's tf_mixnet_m (76.95 %)."""
+    return _build_variant("tf_mixnet_m", pretrained, num_classes, in_channels, **kwargs)
+
+
+@register_model
+def tf_mixnet_l(pretrained: bool = False, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MixNet:
+    """MixNet-L as the TF reference (swish SE, SAME padding, BN eps 1e-3): timm's tf_mixnet_l (78.77 %)."""
+    return _build_variant("tf_mixnet_l", pretrained, num_classes, in_channels, **kwargs)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from mindspore import Parameter, Tensor, nn
 
-from ..utils.checkpoint import CheckpointError, load_model_weights, load_param_dict
+from ..utils.checkpoint import CheckpointError, load_model_weights, load_param_dict, read_checkpoint_meta
 from ..utils.download import download_url, get_checkpoint_dir
 from ..utils.logger import get_logger
 
@@ -106,6 +106,9 @@ def load_checkpoint_path(model: nn.Cell, checkpoint_path: str, num_classes: Opti
     path = os.path.expanduser(os.fspath(checkpoint_path))
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint_path not found: {path}")
+    from .convert import check_variant
+
+    check_variant(model, read_checkpoint_meta(path), path)  # converted weights need their variant's structure
     param_dict = load_param_dict(path, use_ema=use_ema)
     stem = param_dict.get(f"{first_conv}.weight")
     if in_channels == 1 and stem is not None and len(stem.shape) == 4 and stem.shape[1] == 3:
