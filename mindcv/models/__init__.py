@@ -1,10 +1,11 @@
 """Models: MixNet-S/M/L built on the MixConv layer, a registry and ``create_model``."""
-from . import layers, mixnet
+from . import features, layers, mixnet, mobilenet
+from .features import FeatureExtractor, create_features
 from .mixnet import MixNet, mixnet_l, mixnet_m, mixnet_s
 from .model_factory import create_model
 from .registry import get_pretrained_cfg, is_model, is_model_pretrained, list_models, model_entrypoint, register_model
 
 __all__ = [
-    "MixNet", "create_model", "get_pretrained_cfg", "is_model", "is_model_pretrained", "layers", "list_models",
+    "FeatureExtractor", "MixNet", "create_features", "create_model", "features", "mobilenet", "get_pretrained_cfg", "is_model", "is_model_pretrained", "layers", "list_models",
     "mixnet", "mixnet_l", "mixnet_m", "mixnet_s", "model_entrypoint", "register_model",
 ]

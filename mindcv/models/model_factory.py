@@ -20,16 +20,22 @@ def create_model(
     ``pretrained=True`` downloads and loads the published weights (head and stem adapted to
     ``num_classes`` / ``in_channels``); ``checkpoint_path`` loads a local checkpoint instead
     (``ema=True`` takes its EMA weights). Keyword arguments set to None are dropped, so a config
-    can pass every option and leave the model's defaults in force.
+    can pass every option and leave the model's defaults in force. ``features_only=True`` (with
+    ``out_indices``) returns a FeatureExtractor giving the feature maps at strides 4, 8, 16 and 32.
     """
     if checkpoint_path and pretrained:
         raise ValueError("pass either pretrained=True or checkpoint_path, not both: "
                          f"checkpoint_path={checkpoint_path!r} would overwrite the pretrained weights")
     create_fn = model_entrypoint(model_name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    features_only, out_indices = kwargs.pop("features_only", False), kwargs.pop("out_indices", (0, 1, 2, 3))
     model = create_fn(pretrained=pretrained, num_classes=num_classes, in_channels=in_channels, **kwargs)
     if checkpoint_path:
         from .pretrained import load_checkpoint_path
 
         load_checkpoint_path(model, checkpoint_path, num_classes=num_classes, in_channels=in_channels, use_ema=ema)
+    if features_only:  # a backbone for detection / segmentation heads: feature maps at strides 4-32
+        from .features import FeatureExtractor
+
+        model = FeatureExtractor(model, out_indices=out_indices)
     return model
