@@ -42,7 +42,7 @@ def main(argv=None) -> int:
         lr_schedule=parts.lr_schedule, output_dir=args.ckpt_save_dir, model_name=args.model, start_epoch=start_epoch,
         log_interval=args.log_interval, val_interval=args.val_interval, ckpt_save_interval=args.ckpt_save_interval,
         keep_checkpoint_max=args.keep_checkpoint_max, ckpt_save_policy=args.ckpt_save_policy,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        gradient_accumulation_steps=args.gradient_accumulation_steps, dataset_sink_mode=args.dataset_sink_mode,
         meta={"model_name": args.model, "num_classes": data.num_classes},
     )
     trainer = Trainer(parts.train_step, data.make_train_loader, cfg, dist, parts.eval_step, data.make_val_loader)

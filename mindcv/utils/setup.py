@@ -101,7 +101,8 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
         re_max_attempts=args.re_max_attempts, mean=list(args.mean), std=list(args.std), crop_pct=args.crop_pct,
     )
 
-    def make_train_loader(epoch: int) -> Iterable:
+    def make_train_loader(epoch: int):
+        """The batched training dataset of this rank for ``epoch`` (the Trainer iterates or sinks it)."""
         seed = augmentation_seed(args.seed, epoch, dist.rank)
         indices = shard_indices(len(train_index), dist.group_size, dist.rank, shuffle=args.shuffle,
                                 seed=args.seed, epoch=epoch, pad=True)[:per_rank]
@@ -114,7 +115,7 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
                                mixup=args.mixup, cutmix=args.cutmix, cutmix_prob=args.cutmix_prob,
                                num_classes=num_classes, transform=transform, label_smoothing=0.0,
                                num_parallel_workers=args.num_parallel_workers, seed=seed)  # smoothing: in the loss
-        return loader.create_tuple_iterator(num_epochs=1)
+        return loader
 
     make_val_loader = None
     if args.val_while_train:

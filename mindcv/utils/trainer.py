@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -23,6 +23,14 @@ from .logger import get_logger
 logger = get_logger(__name__)
 
 CSV_FIELDS = ["epoch", "step", "loss", "lr", "images_per_sec", "epoch_seconds", "val_top1", "val_top5", "val_loss"]
+
+
+def sink_size_for(steps_per_epoch: int, log_interval: int) -> int:
+    """The largest divisor of ``steps_per_epoch`` that is at most ``log_interval``."""
+    for size in range(max(1, min(steps_per_epoch, log_interval)), 0, -1):
+        if steps_per_epoch % size == 0:
+            return size
+    return 1
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,6 +54,7 @@ class TrainerConfig:
     keep_checkpoint_max: int = 10
     ckpt_save_policy: str = "latest_k"
     gradient_accumulation_steps: int = 1
+    dataset_sink_mode: bool = False
     meta: Dict[str, object] = field(default_factory=dict)
 
 
@@ -90,7 +99,7 @@ class Trainer:
     def __init__(
         self,
         train_step: nn.Cell,
-        make_train_loader: Callable[[int], Iterable],
+        make_train_loader: Callable[[int], object],
         cfg: TrainerConfig,
         dist: DistInfo,
         eval_step: Optional[EvalStep] = None,
@@ -113,23 +122,38 @@ class Trainer:
         schedule = self.cfg.lr_schedule
         return float(schedule[min(max(update, 0), len(schedule) - 1)]) if len(schedule) else float("nan")
 
+    def _steps(self, dataset) -> Iterator[Tuple[int, Tuple]]:
+        """(steps done, step outputs) over one epoch: step by step from the host, or in sinks on Ascend/GPU.
+
+        In sink mode one call runs ``sink_size`` steps on the device, sink_size being the largest divisor
+        of the epoch's steps not above ``log_interval``, so the log stays live within an epoch.
+        """
+        if not self.cfg.dataset_sink_mode:
+            for step, (image, label) in enumerate(dataset.create_tuple_iterator(num_epochs=1), start=1):
+                yield step, 1, self.train_step(image, label)
+            return
+        import mindspore as ms
+
+        sink_size = sink_size_for(self.cfg.steps_per_epoch, self.cfg.log_interval)
+        sink = ms.data_sink(self.train_step, dataset, sink_size=sink_size)
+        for call in range(1, self.cfg.steps_per_epoch // sink_size + 1):
+            yield call * sink_size, sink_size, sink()
+
     def _train_epoch(self, epoch: int) -> Dict[str, float]:
         cfg = self.cfg
-        loader = self.make_train_loader(epoch)
+        dataset = self.make_train_loader(epoch)
         bar = _progress(cfg.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", self.dist.is_main)
         losses, timed_images, timed_seconds = [], 0, 0.0
         epoch_start = time.time()
-        step = 0
-        for step, (image, label) in enumerate(loader, start=1):
-            step_start = time.time()
-            loss, overflow, _ = self.train_step(image, label)
+        step, last_logged, call_start = 0, 0, time.time()
+        for step, n_steps, (loss, overflow, _) in self._steps(dataset):
             loss_value = float(loss.asnumpy())
-            elapsed = time.time() - step_start
+            elapsed = time.time() - call_start
             if not self.compiled:
                 self.compiled = True
                 logger.info("compiled in %.1f s (first step, graph compilation included)", elapsed)
             else:
-                timed_images += cfg.batch_size * self.dist.group_size
+                timed_images += n_steps * cfg.batch_size * self.dist.group_size
                 timed_seconds += elapsed
             if not math.isfinite(loss_value) and not bool(overflow.asnumpy()):
                 last = self.last_checkpoint or "none saved yet"
@@ -139,10 +163,12 @@ class Trainer:
             global_step = epoch * cfg.steps_per_epoch + step
             if bar is not None:
                 bar.set_postfix(loss=f"{loss_value:.4f}")
-                bar.update(1)
-            elif step % cfg.log_interval == 0:
+                bar.update(n_steps)
+            elif step - last_logged >= cfg.log_interval:
+                last_logged = step
                 logger.info("epoch %d/%d step %d/%d loss %.4f lr %.6f", epoch + 1, cfg.epochs, step,
                             cfg.steps_per_epoch, loss_value, self._lr_at(self._updates(global_step) - 1))
+            call_start = time.time()
         if bar is not None:
             bar.close()
         if step == 0:

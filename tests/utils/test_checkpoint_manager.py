@@ -61,3 +61,4 @@ def test_saved_weights_round_trip(tmp_path, cell):
 def test_bad_policy_is_named(tmp_path):
     with pytest.raises(ValueError, match="ckpt_save_policy"):
         CheckpointManager(str(tmp_path), "net", policy="best")
+
