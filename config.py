@@ -1,4 +1,6 @@
-"""The command line of train.py and validate.py: argparse over YAML recipes, with MindCV's option names.
+"""The command line of train.py, validate.py, infer.py and export.py: argparse over YAML recipes, with MindCV's
+option names. Every script reads the same option table (so a training recipe works with all of them); a script
+adds its own few options and positional arguments through a ``ToolOptions`` (see ``parse_args``).
 
 Precedence: built-in defaults < the YAML file given with ``-c/--config`` < the command line. Every
 option is checked where it enters: a YAML key that is not an option, a value of the wrong type or
@@ -24,8 +26,8 @@ import mindcv  # noqa: F401  (CPU tuning must precede any mindspore import)
 from mindcv.scheduler import SCHEDULERS
 from mindcv.utils.logger import get_logger
 
-__all__ = ["ConfigError", "create_parser", "parse_args", "load_config", "save_config", "format_config",
-           "options_markdown", "resolve_jit_level", "OPTIONS", "GROUPS"]
+__all__ = ["ConfigError", "Option", "ToolOptions", "create_parser", "parse_args", "load_config", "save_config",
+           "format_config", "options_markdown", "resolve_jit_level", "OPTIONS", "GROUPS"]
 
 logger = get_logger(__name__)
 
@@ -53,7 +55,8 @@ class Option:
 
     kind: bool, int, float, str, float_pair (2 floats), float_list (1+ floats), int_list (0+ ints),
     erase_value (a number, 3 numbers, or "random"). ``low``/``high`` bound numbers (each element of
-    a list); ``interval`` says which ends are closed, e.g. "[)" for low <= x < high.
+    a list); ``interval`` says which ends are closed, e.g. "[)" for low <= x < high. ``aliases`` are
+    further command-line spellings (e.g. ``format`` for ``file_format``).
     """
 
     name: str
@@ -65,6 +68,24 @@ class Option:
     low: Optional[float] = None
     high: Optional[float] = None
     interval: str = "[]"
+    aliases: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolOptions:
+    """What one script adds to the shared option table: its own options and an optional positional argument.
+
+    ``positional`` names a 1-or-more-values positional argument (e.g. ``images`` for infer.py); its values
+    may come before, between or after the options.
+    """
+
+    prog: str
+    description: str
+    options: Tuple[Option, ...] = ()
+    title: str = "Script options"
+    positional: str = ""
+    positional_metavar: str = ""
+    positional_help: str = ""
 
 
 def _o(name: str, kind: str, default: Any, help: str, **checks) -> Option:
@@ -141,7 +162,8 @@ GROUPS: List[Tuple[str, List[Option]]] = [
            "(by validation accuracy; needs val_while_train)", choices=("latest_k", "top_k")),
         _o("epoch_size", "int", 90, "training epochs", low=1),
         _o("dataset_sink_mode", "bool", True, "feed data through the device queue"),
-        _o("ema", "bool", False, "keep an exponential moving average of the weights"),
+        _o("ema", "bool", False, "train: keep an exponential moving average of the weights; validate/infer/export: "
+           "use the checkpoint's EMA weights (ema.*)"),
         _o("ema_decay", "float", 0.9999, "EMA decay", low=0, high=1),
         _o("clip_grad", "bool", False, "clip gradients by global norm"),
         _o("clip_value", "float", 15.0, "global-norm clipping threshold", low=0, interval="(]"),
@@ -365,9 +387,26 @@ def _describe_error(where: str, name: str, value: Any, err: ConfigError) -> str:
 # YAML files
 # ----------------------------------------------------------------------------------------------
 
+# names other projects (timm, PyTorch recipes) use for our options: suggested before spelling matches
+SYNONYMS = {
+    "learning_rate": "lr", "base_lr": "lr", "epochs": "epoch_size", "num_epochs": "epoch_size",
+    "optimizer": "opt", "lr_scheduler": "scheduler", "sched": "scheduler", "data_path": "data_dir",
+    "data_root": "data_dir", "output_dir": "ckpt_save_dir", "output": "ckpt_save_dir",
+    "img_size": "image_resize", "image_size": "image_resize", "input_size": "image_resize",
+    "smoothing": "label_smoothing", "nesterov": "use_nesterov", "workers": "num_parallel_workers",
+    "model_name": "model", "arch": "model", "drop": "drop_rate", "drop_path": "drop_path_rate",
+    "warmup_lr": "warmup_factor", "model_ema": "ema", "model_ema_decay": "ema_decay", "aa": "auto_augment",
+    "reprob": "re_prob", "mixup_alpha": "mixup", "cutmix_alpha": "cutmix", "mixup_prob": "cutmix_prob",
+    "clip_grad_norm": "clip_value", "amp": "amp_level", "resume_from": "resume", "checkpoint": "ckpt_path",
+}
+
+
 def _closest_key(key: str) -> str:
-    """' (did you mean X?)' for the nearest known option name, or ''."""
-    close = difflib.get_close_matches(str(key), list(OPTIONS), n=1, cutoff=0.6)
+    """' (did you mean X?)' for a known synonym or the nearest known option name, or ''."""
+    name = str(key).lstrip("-")
+    if name in SYNONYMS:
+        return f" (did you mean '{SYNONYMS[name]}'?)"
+    close = difflib.get_close_matches(name, list(OPTIONS), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -388,14 +427,23 @@ def _read_yaml(path: str) -> dict:
     return data
 
 
-def load_config(path: str) -> Dict[str, Any]:
-    """The options a YAML recipe sets, checked and normalised (raises ConfigError naming key and file)."""
+def _all_options(extra: Sequence[Option] = ()) -> Dict[str, Option]:
+    """The shared option table plus a script's own options, by name."""
+    return {**OPTIONS, **{opt.name: opt for opt in extra}}
+
+
+def load_config(path: str, extra_options: Sequence[Option] = ()) -> Dict[str, Any]:
+    """The options a YAML recipe sets, checked and normalised (raises ConfigError naming key and file).
+
+    ``extra_options``: a script's own options, accepted as keys too.
+    """
+    known = _all_options(extra_options)
     values = {}
     for key, value in _read_yaml(path).items():
-        if key not in OPTIONS:
+        if key not in known:
             raise ConfigError(f"{path}: unknown key '{key}'{_closest_key(key)}; run with --help for the options")
         try:
-            values[key] = convert_value(OPTIONS[key], value)
+            values[key] = convert_value(known[key], value)
         except ConfigError as err:
             raise ConfigError(_describe_error(path, key, value, err)) from None
     return values
@@ -431,7 +479,7 @@ def _add_option(group: argparse._ArgumentGroup, opt: Option) -> None:
         kwargs.update(nargs="+", metavar="VALUE")
     if opt.choices:
         kwargs["metavar"] = "{" + ",".join(str(c) for c in opt.choices) + "}"
-    group.add_argument(f"--{opt.name}", **kwargs)
+    group.add_argument(f"--{opt.name}", *[f"--{alias}" for alias in opt.aliases], dest=opt.name, **kwargs)
 
 
 def _config_parser() -> argparse.ArgumentParser:
@@ -442,13 +490,26 @@ def _config_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def create_parser() -> argparse.ArgumentParser:
-    """The full parser: -c/--config plus one --option per entry of the option table, in groups."""
+def create_parser(tool: Optional[ToolOptions] = None) -> argparse.ArgumentParser:
+    """The full parser: -c/--config plus one --option per entry of the option table, in groups.
+
+    ``tool``: a script's own options (listed first, in their own group) and positional argument.
+    """
+    positional = f" {tool.positional_metavar or tool.positional.upper()} [...]" if tool and tool.positional else ""
     parser = argparse.ArgumentParser(
-        description="MixNet training and evaluation (MindCV's options; a YAML recipe via -c)",
-        usage="%(prog)s [-h] [-c CONFIG] [--option VALUE ...]",
+        prog=tool.prog if tool else None,
+        description=tool.description if tool else "MixNet training and evaluation (MindCV's options; a YAML "
+                                                   "recipe via -c)",
+        usage="%(prog)s [-h] [-c CONFIG] [--option VALUE ...]" + positional,
         parents=[_config_parser()], allow_abbrev=False,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    if tool is not None:
+        group = parser.add_argument_group(tool.title)
+        if tool.positional:
+            group.add_argument(tool.positional, nargs="+", metavar=tool.positional_metavar or None,
+                               help=tool.positional_help)
+        for opt in tool.options:
+            _add_option(group, opt)
     for title, options in GROUPS:
         group = parser.add_argument_group(title)
         for opt in options:
@@ -494,9 +555,9 @@ def _apply_deprecated(args: argparse.Namespace) -> None:
     args.weight_decay_filter = mapped
 
 
-def validate_args(args: argparse.Namespace) -> argparse.Namespace:
+def validate_args(args: argparse.Namespace, extra_options: Sequence[Option] = ()) -> argparse.Namespace:
     """Normalise every option of a parsed Namespace and check cross-option rules (raises ConfigError)."""
-    for name, opt in OPTIONS.items():
+    for name, opt in _all_options(extra_options).items():
         value = getattr(args, name)
         try:
             setattr(args, name, convert_value(opt, value))
@@ -507,22 +568,27 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None, tool: Optional[ToolOptions] = None) -> argparse.Namespace:
     """Options from the defaults, then the YAML file of -c/--config, then the command line.
 
+    ``tool``: a script's own options and positional argument (validate.py, infer.py, export.py).
     Errors (unknown keys or flags, bad values) end the program with status 2 and a one-line message.
     """
-    parser = create_parser()
+    parser = create_parser(tool)
+    extra = tuple(tool.options) if tool else ()
     argv = list(sys.argv[1:] if argv is None else argv)
     first, remaining = _config_parser().parse_known_args(argv)
     try:
         if first.config:
-            parser.set_defaults(**load_config(first.config))
-        args, extras = parser.parse_known_args(remaining)
+            parser.set_defaults(**load_config(first.config, extra))
+        if tool is not None and tool.positional:  # values of the positional may sit between options
+            args, extras = parser.parse_known_intermixed_args(remaining)
+        else:
+            args, extras = parser.parse_known_args(remaining)
         if extras:
             parser.error(_unknown_args_message(extras))
         args.config = first.config
-        return validate_args(args)
+        return validate_args(args, extra)
     except ConfigError as err:
         parser.error(str(err))
         raise  # unreachable: parser.error exits

@@ -4,6 +4,7 @@
     msrun --worker_num 8 --local_worker_num 8 python train.py -c configs/mixnet/mixnet_s_ascend.yaml \
         --data_dir /path/to/imagenet
 """
+import json
 import os
 import sys
 
@@ -43,7 +44,8 @@ def main(argv=None) -> int:
         log_interval=args.log_interval, val_interval=args.val_interval, ckpt_save_interval=args.ckpt_save_interval,
         keep_checkpoint_max=args.keep_checkpoint_max, ckpt_save_policy=args.ckpt_save_policy,
         gradient_accumulation_steps=args.gradient_accumulation_steps, dataset_sink_mode=args.dataset_sink_mode,
-        meta={"model_name": args.model, "num_classes": data.num_classes},
+        meta={"model_name": args.model, "num_classes": data.num_classes,
+              "class_names": json.dumps(data.class_names[:data.num_classes])},
     )
     trainer = Trainer(parts.train_step, data.make_train_loader, cfg, dist, parts.eval_step, data.make_val_loader)
     try:

@@ -1,5 +1,6 @@
 """Data-parallel set-up under ``msrun``: detect the launcher, initialise communication, reduce sums."""
 import os
+import sys
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -24,8 +25,19 @@ class DistInfo:
 
 
 def launched_by_msrun() -> bool:
-    """True when this process was started as a worker by msrun (or mpirun with MindSpore's env)."""
-    return os.environ.get("MS_ROLE") == "MS_WORKER" or "OMPI_COMM_WORLD_SIZE" in os.environ
+    """True when this process was started by msrun (worker or scheduler) or mpirun."""
+    return os.environ.get("MS_ROLE") in ("MS_WORKER", "MS_SCHED") or "OMPI_COMM_WORLD_SIZE" in os.environ
+
+
+def serve_as_scheduler_if_asked() -> None:
+    """msrun also runs the script as its scheduler process (MS_ROLE=MS_SCHED): that process only
+    initialises communication, which serves the cluster until the workers finish, then exits."""
+    if os.environ.get("MS_ROLE") != "MS_SCHED":
+        return
+    from mindspore.communication import init
+
+    init()
+    sys.exit(0)
 
 
 def msrun_hint(argv: Sequence[str], workers: int = 8) -> str:
@@ -42,6 +54,7 @@ def init_distributed(distribute: bool, argv: Sequence[str] = ()) -> DistInfo:
     import mindspore as ms
     from mindspore.communication import get_group_size, get_rank, init
 
+    serve_as_scheduler_if_asked()
     if not distribute:
         if launched_by_msrun() and int(os.environ.get("MS_WORKER_NUM", "1")) > 1:
             raise RuntimeError("this process was started by msrun with several workers but distribute is False: "

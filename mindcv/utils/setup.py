@@ -28,10 +28,11 @@ def set_context(args) -> str:
     from config import resolve_jit_level
 
     device = args.device_target or ms.get_context("device_target")
-    try:
-        ms.set_device(device)
-    except (RuntimeError, ValueError) as err:
-        raise SystemExit(f"device_target={device!r} cannot be used with this MindSpore build: {err}") from None
+    if device != ms.get_context("device_target"):  # set_device refuses a repeat once kernels have run
+        try:
+            ms.set_device(device)
+        except (RuntimeError, ValueError) as err:
+            raise SystemExit(f"device_target={device!r} cannot be used with this MindSpore build: {err}") from None
     ms.set_context(mode=ms.GRAPH_MODE if args.mode == 0 else ms.PYNATIVE_MODE)
     args.device_target = device
     args.jit_level = resolve_jit_level(args.jit_level, device)
@@ -41,6 +42,10 @@ def set_context(args) -> str:
     if args.dataset_sink_mode and device == "CPU":
         logger.info("dataset_sink_mode is off on CPU (no device queue); steps are fed from the host")
         args.dataset_sink_mode = False
+    cpus = os.cpu_count() or 1
+    if args.num_parallel_workers > cpus:  # MindSpore refuses more workers than CPUs; recipes ask for 8 or 16
+        logger.info("num_parallel_workers %d -> %d (the CPUs of this machine)", args.num_parallel_workers, cpus)
+        args.num_parallel_workers = cpus
     if device == "CPU" and args.amp_level not in ("O0",):
         logger.warning("amp_level %s on CPU: float16 kernels are slow or missing on CPU; O0 is recommended",
                        args.amp_level)
