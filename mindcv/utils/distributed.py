@@ -90,11 +90,12 @@ def all_reduce_sum(values: Sequence[float], dist: DistInfo) -> np.ndarray:
 
 
 def weights_fingerprint(cell) -> str:
-    """SHA-256 (first 16 hex digits) over a cell's parameter names and values: equal on ranks in sync."""
+    """SHA-256 (first 16 hex digits) over a cell's trainable parameter names and values: equal on ranks
+    in sync (BatchNorm moving statistics are left out: each rank computes them on its own shard)."""
     import hashlib
 
     digest = hashlib.sha256()
-    for param in sorted(cell.get_parameters(), key=lambda p: p.name):
+    for param in sorted(cell.trainable_params(), key=lambda p: p.name):
         digest.update(param.name.encode())
         digest.update(np.ascontiguousarray(param.asnumpy()).tobytes())
     return digest.hexdigest()[:16]

@@ -1,10 +1,12 @@
 """End-to-end fixtures: run the real scripts in subprocesses on the embedded digits data.
 
-Graph compilation dominates the cost of these tests (~45 s per mixnet_s graph on 2 cores), so
-the session shares one MindSpore compile cache: a later run of the same graph loads it in seconds.
+Graph compilation dominates the cost of these tests (~45 s per mixnet_s graph on 2 cores), so runs of
+the same command share a MindSpore compile cache and a repeat loads its graphs in seconds. The cache
+is keyed by the whole command but the output and resume paths: MindSpore's cache does not notice
+another batch size or schedule length and would run a stale graph.
 """
+import hashlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -28,8 +30,27 @@ def script_env(tmp_path_factory):
     return env
 
 
+_PATH_OPTIONS = ("--ckpt_save_dir", "--resume", "--results_json", "--export_file", "--output")
+
+
+def _cache_key(args) -> str:
+    """The command without its output/resume paths: runs with equal keys compile identical graphs."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _PATH_OPTIONS:
+            skip = True
+        else:
+            kept.append(str(arg))
+    return hashlib.sha256("\0".join(kept).encode()).hexdigest()[:16]
+
+
 def run_script(args, env, cwd, timeout=900, check=True):
     """Run ``python <args>`` and return the CompletedProcess; on failure show the output's tail."""
+    env = dict(env)
+    if "MS_COMPILER_CACHE_PATH" in env:
+        env["MS_COMPILER_CACHE_PATH"] = os.path.join(env["MS_COMPILER_CACHE_PATH"], _cache_key(args))
     result = subprocess.run([sys.executable] + list(args), env=env, cwd=cwd, capture_output=True, text=True,
                             timeout=timeout)
     if check and result.returncode != 0:
