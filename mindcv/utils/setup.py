@@ -233,7 +233,20 @@ def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> int:
         raise SystemExit(f"resume: {path} holds no training state (no epoch_num): it is a weights file; "
                          f"use ckpt_path to start from its weights")
     params = ms.load_checkpoint(path)
-    not_loaded, _ = ms.load_param_into_net(train_step, params)
+    # the learning-rate schedule comes from this run's config (a longer epoch_size extends it); global_step
+    # in the checkpoint places the run on it
+    current = {p.name: p for p in train_step.get_parameters()}
+    for name in [n for n in params if n in current and "learning_rate" in n]:
+        if tuple(params[name].shape) != tuple(current[name].shape):
+            logger.info("resume: %s recomputed from this run's config (%s -> %s steps)", name,
+                        params[name].shape[0] if params[name].shape else 1, current[name].shape[0])
+            del params[name]
+    try:
+        not_loaded, _ = ms.load_param_into_net(train_step, params)
+    except (RuntimeError, ValueError) as err:
+        raise SystemExit(f"resume: {path} does not fit this run (another model, optimizer or option?): "
+                         f"{str(err).splitlines()[0]}") from None
+    not_loaded = [n for n in not_loaded if "learning_rate" not in n]
     if not_loaded:
         raise SystemExit(f"resume: {path} does not fit this run; missing: {', '.join(not_loaded[:8])}"
                          + (" ..." if len(not_loaded) > 8 else ""))

@@ -49,7 +49,8 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, script_env):
     full, part = tmp_path / "full", tmp_path / "part"
     run_script(["train.py"] + TINY + ["--epoch_size", "2", "--ckpt_save_dir", str(full)], script_env, ROOT)
     run_script(["train.py"] + TINY + ["--epoch_size", "1", "--ckpt_save_dir", str(part)], script_env, ROOT)
-    # continue the interrupted run to 2 epochs: same schedule (epoch_size 2), state from its checkpoint
+    # the 1-epoch run is a 2-epoch run stopped after epoch 1 (warm-up spans epoch 1, so the learning rates
+    # agree); resuming it with epoch_size 2 takes the schedule from the config and the state from the checkpoint
     result = run_script(["train.py"] + TINY + ["--epoch_size", "2", "--ckpt_save_dir", str(part), "--resume", "auto"],
                         script_env, ROOT)
     assert "continuing at epoch 2" in result.stdout
