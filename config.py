@@ -16,7 +16,6 @@ import math
 import numbers
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -621,21 +620,9 @@ def config_to_yaml(args: argparse.Namespace) -> str:
 
 def save_config(args: argparse.Namespace, path: str) -> str:
     """Write the effective configuration as YAML, atomically; loading it with -c gives ``args`` back."""
-    text = config_to_yaml(args)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".yaml.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from mindcv.utils.io import atomic_write_text
+
+    return atomic_write_text(path, config_to_yaml(args))
 
 
 def format_config(args: argparse.Namespace) -> str:

@@ -14,7 +14,6 @@ the published ones), building the model strictly from them, and the one-line err
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -232,25 +231,13 @@ def _json_safe(value: Any) -> Any:
 
 def write_json_atomic(path: str, data: Any) -> str:
     """Write ``data`` as indented JSON so that ``path`` holds the old or the complete new file, never a part."""
-    path = os.path.abspath(path)
-    directory = os.path.dirname(path)
+    from mindcv.utils.io import atomic_write_text
+
+    text = json.dumps(_json_safe(data), indent=1, sort_keys=True) + "\n"
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        return atomic_write_text(path, text)
     except OSError as err:
-        raise EvalError(f"cannot write {path}: {err.strerror or err}; choose another file") from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_json_safe(data), f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+        raise EvalError(f"cannot write {os.path.abspath(path)}: {err.strerror or err}; choose another file") from err
 
 
 def check_writable(path: str, option: str) -> str:

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 from mindspore import nn
 
 from .checkpoint import read_checkpoint_meta, save_checkpoint_atomic
+from .io import atomic_write_text
 from .logger import get_logger
 
 logger = get_logger(__name__)
@@ -50,11 +51,7 @@ class CheckpointManager:
             return []
 
     def _write_index(self) -> None:
-        path = os.path.join(self.directory, INDEX_FILE)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.records, f, indent=1)
-        os.replace(tmp, path)
+        atomic_write_text(os.path.join(self.directory, INDEX_FILE), json.dumps(self.records, indent=1))
 
     def save(self, cell: nn.Cell, epoch: int, step: int, metric: Optional[float] = None,
              meta: Optional[dict] = None) -> str:

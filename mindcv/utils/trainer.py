@@ -4,6 +4,7 @@ Every epoch rebuilds the training loader from (seed, epoch, rank), so a run resu
 and augments exactly the data an uninterrupted run reads at epoch k.
 """
 import csv
+import io
 import math
 import os
 import sys
@@ -18,6 +19,7 @@ from mindspore import nn
 from .checkpoint_manager import CheckpointManager
 from .distributed import DistInfo
 from .evaluate import EvalStep, evaluate
+from .io import atomic_write_text
 from .logger import get_logger
 
 logger = get_logger(__name__)
@@ -70,12 +72,11 @@ class MetricsCSV:
         self._write(rows)
 
     def _write(self, rows: List[dict]) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.path)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, buffer.getvalue())
 
     def append(self, row: Dict[str, object]) -> None:
         with open(self.path, "a", newline="", encoding="utf-8") as f:
