@@ -31,6 +31,7 @@ from mindspore import Tensor, nn
 
 from .layers.activation import create_act
 from .layers.drop_path import DropPath
+from .layers.mixconv import IMPLS as MIXCONV_IMPLS
 from .layers.mixconv import GroupedConv2d, MixConv2d, create_conv2d_pad
 from .layers.pooling import GlobalAvgPooling
 from .layers.squeeze_excite import SqueezeExcite
@@ -242,15 +243,15 @@ class MixNetBlock(nn.Cell):
         mixconv_impl: str = "split",
     ) -> None:
         super().__init__()
-        if mixconv_impl != "split":
-            raise ValueError(f"mixconv_impl={mixconv_impl!r} is not available; use 'split'")
+        if mixconv_impl not in MIXCONV_IMPLS:
+            raise ValueError(f"mixconv_impl={mixconv_impl!r} is not known; use one of {MIXCONV_IMPLS}")
         mid = args.in_chs * args.expand_ratio
         self.residual = args.stride == 1 and args.in_chs == args.out_chs
         cells = []
         if args.expand_ratio != 1:
             cells += [GroupedConv2d(args.in_chs, mid, [1] * args.expand_groups, padding=padding),
                       _bn(mid, bn_eps, bn_momentum), create_act(args.act)]
-        cells += [MixConv2d(mid, list(args.dw_kernels), stride=args.stride, padding=padding),
+        cells += [MixConv2d(mid, list(args.dw_kernels), stride=args.stride, padding=padding, impl=mixconv_impl),
                   _bn(mid, bn_eps, bn_momentum), create_act(args.act)]
         if args.se_ratio > 0:
             cells.append(SqueezeExcite(mid, int(args.in_chs * args.se_ratio), act=se_act))
@@ -281,6 +282,8 @@ class MixNet(nn.Cell):
         se_act: activation inside squeeze-excite, ``relu`` (MindCV) or ``swish`` (TF, timm).
         padding: ``symmetric`` (MindCV) or ``same`` (TF's SAME padding).
         bn_eps, bn_momentum: BatchNorm settings (MindSpore momentum convention: weight of the old value).
+        mixconv_impl: how the MixConv layers run (``split``, ``fused`` or ``auto``; see ``MixConv2d``);
+            the parameters and their names are the same for all.
     """
 
     def __init__(

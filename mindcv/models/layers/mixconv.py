@@ -8,10 +8,18 @@ whatever implementation runs behind them.
 """
 from typing import List, Optional, Sequence, Union
 
+import mindspore as ms
 from mindspore import Tensor, nn, ops
+
+from ...utils.logger import get_logger
+from .mixconv_fused import FusedDepthwise, fusion_blocker
+from .mixconv_native import NativeDepthwise, native_status
 
 PARTITIONS = ("equal", "exponential")
 PADDINGS = ("symmetric", "same")
+IMPLS = ("auto", "split", "fused", "native")
+
+_warned = set()  # fallback reasons already logged (one warning per reason and process)
 
 IntOrList = Union[int, Sequence[int]]
 
@@ -87,6 +95,12 @@ class MixConv2d(nn.Cell):
             dilation (k - 1) / 2 (the same receptive field, fewer parameters).
         partition: ``equal`` (remainder to the first group) or ``exponential``.
         padding: ``symmetric`` (k//2 on each side, MindCV) or ``same`` (TensorFlow's SAME).
+        impl: how the groups run (the parameters are the same for all): ``split`` (slice, one depthwise
+            conv per group, concat: MindCV's form, the reference), ``fused`` (one depthwise conv with the
+            groups' kernels zero-padded to the largest size in the graph: one conv node, E x E work per
+            channel), ``native`` (CPU: all groups in one C++ custom operator, each channel its own k x k
+            window; float32), or ``auto`` (``resolve_impl``: the fastest correct one for the device).
+            ``self.impl`` is the implementation in use after resolution and fallbacks.
     """
 
     def __init__(
@@ -98,9 +112,12 @@ class MixConv2d(nn.Cell):
         dilated: bool = False,
         partition: str = "equal",
         padding: str = "symmetric",
+        impl: str = "split",
     ) -> None:
         super().__init__()
         kernels = _check_kernels(kernel_size)
+        if impl not in IMPLS:
+            raise ValueError(f"impl={impl!r} is not known; use one of {IMPLS}")
         if stride not in (1, 2):
             raise ValueError(f"stride={stride!r}: MixConv supports stride 1 or 2")
         self.num_groups = len(kernels)
@@ -119,8 +136,23 @@ class MixConv2d(nn.Cell):
         ]
         self.mixed_depthwise_conv = convs[0] if self.num_groups == 1 else nn.CellList(convs)
         self._bounds = _group_bounds(self.split_channels)
+        self.requested_impl = impl
+        self.impl = _choose_impl(impl, kernels, dilations, stride, padding)
+        self.fused = None  # the cell running all groups at once (fused or native)
+        if self.impl == "fused":
+            self.fused = FusedDepthwise(channels, kernels, dilations, stride, padding)
+        elif self.impl == "native":
+            self.fused = NativeDepthwise(self.split_channels, kernels, dilations, stride, padding)
+
+    def group_weights(self) -> tuple:
+        """The groups' kernels (the stored parameters), in channel order."""
+        if self.num_groups == 1:
+            return (self.mixed_depthwise_conv.weight,)
+        return tuple(conv.weight for conv in self.mixed_depthwise_conv)
 
     def construct(self, x: Tensor) -> Tensor:
+        if self.impl in ("fused", "native"):
+            return self.fused(x, self.group_weights())
         if self.num_groups == 1:
             return self.mixed_depthwise_conv(x)
         outputs = []
@@ -166,6 +198,50 @@ class GroupedConv2d(nn.Cell):
             start, end = self._bounds[i]
             outputs.append(conv(x[:, start:end]))
         return ops.concat(outputs, axis=1)
+
+
+def resolve_impl(impl: str, device_target: Optional[str] = None) -> str:
+    """The implementation ``impl`` stands for on ``device_target`` (default: MindSpore's context).
+
+    ``auto`` is ``fused`` on Ascend (one conv node per MixConv instead of 2g + 1: smaller graphs and
+    shorter compiles, the Ascend problem) and ``split`` on CPU and GPU, where the fused kernel's
+    E x E work for every channel makes it slower (see the README's benchmark table).
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl={impl!r} is not known; use one of {IMPLS}")
+    if impl != "auto":
+        return impl
+    target = device_target or ms.get_context("device_target")
+    return "fused" if str(target).lower() == "ascend" else "split"
+
+
+def _choose_impl(impl: str, kernels: Sequence[int], dilations: Sequence[int], stride: int, padding: str) -> str:
+    """The implementation a layer runs: ``impl`` resolved, or ``split`` where it cannot express the layer."""
+    chosen = resolve_impl(impl)
+    layer = f"MixConv kernels={list(kernels)} dilations={list(dilations)} stride={stride} padding={padding!r}"
+    if chosen == "fused" and len(kernels) == 1:
+        return "split"  # one group: already a single depthwise conv
+    if chosen in ("fused", "native"):
+        reason = fusion_blocker(kernels, dilations, stride, padding)
+        if reason is not None:
+            _warn_once(f"{layer} runs 'split' instead of '{chosen}': {reason}", quiet=impl == "auto")
+            return "split"
+    if chosen == "native":
+        reason = native_status()
+        if reason:
+            _warn_once(f"MixConv runs 'split' instead of 'native': the native operator is unavailable: {reason}",
+                       quiet=impl == "auto")
+            return "split"
+    return chosen
+
+
+def _warn_once(message: str, quiet: bool = False) -> None:
+    """Log ``message`` once per process (at debug level when ``quiet``)."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    logger = get_logger(__name__)
+    (logger.debug if quiet else logger.warning)(message)
 
 
 def _group_bounds(sizes: Sequence[int]) -> List[tuple]:

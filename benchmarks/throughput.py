@@ -1,0 +1,387 @@
+"""MixNet training and evaluation throughput, graph compile time, peak memory and graph size on CPU,
+per MixConv implementation and oneDNN ISA setting, next to PyTorch eager (geffnet) on the same shapes.
+
+    python benchmarks/throughput.py                       # mixnet_s, split vs fused, 224x224 batch 16
+    python benchmarks/throughput.py --all                 # mixnet_s/m/l, 224x16 and 32x64, all impls
+    python benchmarks/throughput.py --models mixnet_s --impls split --shapes 32x64 --modes train --steps 10
+    python benchmarks/throughput.py --modes mixconv mixconv_train   # only mixnet_s's MixConv layers
+
+Every configuration runs in its own subprocess (oneDNN reads ONEDNN_MAX_CPU_ISA once, when MindSpore
+loads; peak RSS is per process). Modes: ``eval`` (forward, graph mode), ``train`` (forward, backward and a
+momentum-SGD update, graph mode), ``mixconv`` / ``mixconv_train`` (only the model's MixConv layers, with
+their input shapes, forward or forward + backward). Each row: median images/s of ``--steps`` steps after
+``--warmup`` untimed ones, graph compile seconds, peak RSS of the process, and the compiled graph's
+node count (MindSpore's optimised frontend graph; ``compute`` leaves out the bookkeeping nodes Load,
+UpdateState, Depend, MakeTuple, TupleGetItem, Return). When PyTorch and geffnet are found in
+$TORCH_PEER_PATH (default ~/.cache/mixnet-ms/peers/torch-geffnet), geffnet's model of the same name runs
+the eval / train modes in eager mode and the table shows MindSpore / PyTorch throughput ratios.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_PEER = os.environ.get("TORCH_PEER_PATH", os.path.expanduser("~/.cache/mixnet-ms/peers/torch-geffnet"))
+MODELS = ("mixnet_s", "mixnet_m", "mixnet_l")
+IMPLS = ("split", "fused", "native", "auto")
+MODES = ("eval", "train", "mixconv", "mixconv_train")
+BOOKKEEPING = ("Load", "UpdateState", "Depend", "MakeTuple", "TupleGetItem", "Return")
+RESULT_TAG = "THROUGHPUT_RESULT "
+
+
+def parse_shape(text: str) -> tuple:
+    """'224x16' -> (224, 16): image size and batch size."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"shape {text!r} must be SIZExBATCH with positive integers, e.g. 224x16")
+    return int(parts[0]), int(parts[1])
+
+
+def peak_rss_gib() -> float:
+    """Peak resident set size of this process in GiB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def timed_steps(step, steps: int, warmup: int) -> List[float]:
+    """Wall seconds of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+# ---------------------------------------------------------------- MindSpore worker (runs in a subprocess)
+
+def count_graph_nodes(net) -> Dict[str, int]:
+    """Nodes of ``net``'s compiled (optimised frontend) graph: all, and without bookkeeping nodes."""
+    import collections
+
+    from mindspore.common.api import _cell_graph_executor
+    from mindspore.train import anf_ir_pb2
+
+    blob = _cell_graph_executor.get_optimize_graph_proto(net)
+    if not blob:
+        return {"nodes": -1, "compute_nodes": -1}
+    proto = anf_ir_pb2.ModelProto()
+    proto.ParseFromString(blob)
+    counts = collections.Counter(node.op_type for node in proto.graph.node)
+    compute = sum(n for op, n in counts.items() if op not in BOOKKEEPING)
+    return {"nodes": sum(counts.values()), "compute_nodes": compute}
+
+
+def mixconv_inputs(model, size: int, batch: int) -> tuple:
+    """The model's MixConv layers and a random input of each one's shape (stem stride 2, then block strides)."""
+    import numpy as np
+
+    import mindspore as ms
+    from mindcv.models.layers.mixconv import MixConv2d
+
+    layers = [cell for _, cell in model.cells_and_names() if isinstance(cell, MixConv2d)]
+    rng, spatial, inputs = np.random.default_rng(0), -(-size // 2), []
+    for layer, args in zip(layers, model.block_args):
+        channels = sum(layer.split_channels)
+        inputs.append(ms.Tensor(rng.normal(size=(batch, channels, spatial, spatial)).astype(np.float32)))
+        spatial = -(-spatial // args.stride)
+    return layers, tuple(inputs)
+
+
+def build_ms_step(model_name: str, impl: str, mode: str, size: int, batch: int):
+    """(cell, inputs, images per step) of one configuration, in graph mode."""
+    import numpy as np
+
+    import mindspore as ms
+    from mindspore import nn
+
+    from mindcv.models import create_model
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_seed(0)
+    model = create_model(model_name, num_classes=1000, mixconv_impl=impl)
+    rng = np.random.default_rng(0)
+    if mode in ("mixconv", "mixconv_train"):
+        layers, inputs = mixconv_inputs(model, size, batch)
+        return mixconv_stack(layers, mode == "mixconv_train"), inputs, batch
+    x = ms.Tensor(rng.normal(size=(batch, 3, size, size)).astype(np.float32))
+    if mode == "eval":
+        model.set_train(False)
+        return model, (x,), batch
+    y = ms.Tensor(rng.integers(0, 1000, size=(batch,)).astype(np.int32))
+    loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+    opt = nn.Momentum(model.trainable_params(), learning_rate=0.01, momentum=0.9)
+    net = nn.TrainOneStepCell(nn.WithLossCell(model, loss), opt)
+    net.set_train(True)
+    return net, (x, y), batch
+
+
+def mixconv_stack(layers: list, with_grad: bool):
+    """A cell running all ``layers`` on one input each (loss: sum of mean squared outputs), or its
+    gradients w.r.t. every input and weight when ``with_grad``. (Defined here: only workers import MindSpore.)"""
+    from mindspore import nn, ops
+
+    class MixConvStack(nn.Cell):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.CellList(layers)
+
+        def construct(self, *xs):
+            total = 0.0
+            for layer, x in zip(self.layers, xs):
+                total = total + ops.square(layer(x)).mean()
+            return total
+
+    class StackGrad(nn.Cell):
+        def __init__(self, stack: nn.Cell) -> None:
+            super().__init__()
+            self.stack = stack
+            self.weights = stack.trainable_params()
+            self.grad = ops.GradOperation(get_all=True, get_by_list=True)
+
+        def construct(self, *xs):
+            return self.grad(self.stack, self.weights)(*xs)
+
+    stack = MixConvStack()
+    return StackGrad(stack) if with_grad else stack
+
+
+def ms_worker(args: argparse.Namespace) -> dict:
+    """Measure one MindSpore configuration; returns the result row."""
+    sys.path.insert(0, ROOT)
+    import mindcv  # noqa: F401  (CPU tuning before mindspore loads)
+    import mindspore as ms  # noqa: F401
+
+    from mindcv._cpu_tuning import apply_cpu_tuning
+    from mindcv.models.layers.mixconv import resolve_impl
+
+    size, batch = args.shape
+    net, inputs, images = build_ms_step(args.model, args.impl, args.mode, size, batch)
+    start = time.perf_counter()
+    net.compile(*inputs)
+    compile_s = time.perf_counter() - start
+    nodes = count_graph_nodes(net)
+
+    def step() -> None:
+        out = net(*inputs)
+        _sync(out)
+
+    times = timed_steps(step, args.steps, args.warmup)
+    return {"framework": "mindspore", "model": args.model, "impl": args.impl, "resolved": resolve_impl(args.impl),
+            "isa": args.isa, "isa_env": os.environ.get("ONEDNN_MAX_CPU_ISA", ""), "tuning": apply_cpu_tuning(),
+            "mode": args.mode, "size": size, "batch": batch, "compile_s": compile_s,
+            "step_s": statistics.median(times), "img_s": images / statistics.median(times),
+            "times": times, "peak_rss_gib": peak_rss_gib(), **nodes}
+
+
+def _sync(out) -> None:
+    """Wait for a (nested) output to be computed."""
+    if isinstance(out, (tuple, list)):
+        for item in out:
+            _sync(item)
+    else:
+        out.asnumpy()
+
+
+# ---------------------------------------------------------------- PyTorch worker (runs in a subprocess)
+
+def torch_worker(args: argparse.Namespace) -> dict:
+    """Measure geffnet's model of the same name in PyTorch eager mode."""
+    import geffnet
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(0)
+    size, batch = args.shape
+    model = geffnet.create_model(args.model, pretrained=False)
+    x = torch.randn(batch, 3, size, size)
+    if args.mode == "eval":
+        model.eval()
+
+        def step() -> None:
+            with torch.no_grad():
+                model(x)
+    else:
+        model.train()
+        y = torch.randint(0, 1000, (batch,))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def step() -> None:
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+
+    times = timed_steps(step, args.steps, args.warmup)
+    return {"framework": "torch", "model": args.model, "impl": "torch", "resolved": "torch", "isa": "",
+            "isa_env": "", "tuning": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+            "mode": args.mode, "size": size, "batch": batch, "compile_s": 0.0,
+            "step_s": statistics.median(times), "img_s": batch / statistics.median(times), "times": times,
+            "peak_rss_gib": peak_rss_gib(), "nodes": -1, "compute_nodes": -1}
+
+
+# ---------------------------------------------------------------- parent: one subprocess per configuration
+
+def isa_env(isa: str) -> Dict[str, str]:
+    """Environment of a worker for ``--isa``: mindcv's start-up tuning, none, or a fixed oneDNN ISA cap."""
+    env = dict(os.environ, GLOG_v=os.environ.get("GLOG_v", "3"))
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    env.pop("MINDCV_NO_CPU_TUNING", None)
+    if isa == "off":
+        env["MINDCV_NO_CPU_TUNING"] = "1"
+    elif isa != "auto":
+        env["ONEDNN_MAX_CPU_ISA"] = isa
+    return env
+
+
+def run_worker(kind: str, model: str, impl: str, isa: str, mode: str, shape: tuple,
+               args: argparse.Namespace) -> Optional[dict]:
+    """Run one configuration in a subprocess and return its row (None with a message if it failed)."""
+    env = isa_env(isa)
+    if kind == "torch":
+        env["PYTHONPATH"] = TORCH_PEER
+    if args.compile_cache:
+        env.update(MS_COMPILER_CACHE_ENABLE="1", MS_COMPILER_CACHE_PATH=os.path.join(
+            args.compile_cache, f"{model}_{impl}_{mode}_{shape[0]}x{shape[1]}"))
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--models", model,
+           "--impls", "split" if kind == "torch" else impl, "--isa", isa or "auto", "--modes", mode, "--shapes", f"{shape[0]}x{shape[1]}", "--steps", str(args.steps),
+           "--warmup", str(args.warmup)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=args.workdir)
+    for line in result.stdout.splitlines():
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    tail = (result.stdout + result.stderr).strip().splitlines()[-8:]
+    print(f"  {kind} {model} {impl} {mode} {shape} failed (exit {result.returncode}):\n    " + "\n    ".join(tail),
+          file=sys.stderr)
+    return None
+
+
+def torch_available() -> bool:
+    """Whether geffnet and torch import from the peer directory."""
+    probe = subprocess.run([sys.executable, "-c", "import torch, geffnet"], capture_output=True,
+                           env=dict(os.environ, PYTHONPATH=TORCH_PEER))
+    return probe.returncode == 0
+
+
+def plan(args: argparse.Namespace) -> List[tuple]:
+    """(kind, model, impl, isa, mode, shape) of every subprocess, in run order."""
+    runs = []
+    for model in args.models:
+        for shape in args.shapes:
+            for mode in args.modes:
+                if args.torch and mode in ("eval", "train"):
+                    runs.append(("torch", model, "torch", "", mode, shape))
+                for isa in args.isa:
+                    for impl in args.impls:
+                        runs.append(("ms", model, impl, isa, mode, shape))
+    return runs
+
+
+def markdown(rows: Sequence[dict]) -> str:
+    """Rows as a Markdown table; MindSpore rows get their throughput relative to PyTorch's same run."""
+    torch_rows = {(r["model"], r["mode"], r["size"], r["batch"]): r for r in rows if r["framework"] == "torch"}
+    lines = ["| model | shape | mode | impl | ISA | img/s | vs PyTorch | compile s | nodes (compute) | peak RSS GiB "
+             "| RSS vs PyTorch |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        peer = torch_rows.get((r["model"], r["mode"], r["size"], r["batch"]))
+        ratio = f"{r['img_s'] / peer['img_s']:.2f}x" if peer and r["framework"] != "torch" else ""
+        rss_ratio = f"{r['peak_rss_gib'] / peer['peak_rss_gib']:.2f}x" if peer and r["framework"] != "torch" else ""
+        impl = r["impl"] if r["impl"] == r["resolved"] else f"{r['impl']} ({r['resolved']})"
+        isa = "" if r["framework"] == "torch" else (r["isa"] + (f" ({r['isa_env']})" if r["isa_env"] else ""))
+        nodes = "" if r["nodes"] < 0 else f"{r['nodes']} ({r['compute_nodes']})"
+        compile_s = "" if r["framework"] == "torch" else f"{r['compile_s']:.1f}"
+        lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['mode']} | {impl} | {isa} | {r['img_s']:.1f} | "
+                     f"{ratio} | {compile_s} | {nodes} | {r['peak_rss_gib']:.2f} | {rss_ratio} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=["mixnet_s"])
+    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=["split", "fused"],
+                        help="MixConv implementations (auto: whatever it resolves to on this device)")
+    parser.add_argument("--isa", nargs="+", default=["auto"],
+                        help="oneDNN ISA settings: auto (mindcv's start-up tuning), off (no cap: oneDNN's best), "
+                             "or an ONEDNN_MAX_CPU_ISA value such as AVX2 or AVX512_CORE")
+    parser.add_argument("--shapes", nargs="+", type=parse_shape, default=[(224, 16)], help="SIZExBATCH, e.g. 32x64")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=["eval", "train"])
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps after compiling")
+    parser.add_argument("--all", action="store_true",
+                        help="the full table: mixnet_s/m/l, 224x16 and 32x64, eval and train, split and fused")
+    parser.add_argument("--no-torch", dest="torch", action="store_false", help="skip the PyTorch (geffnet) runs")
+    parser.add_argument("--compile-cache", default="",
+                        help="MindSpore compile cache directory (repeat runs compile faster; compile_s then "
+                             "measures a cache load)")
+    parser.add_argument("--json", default="", help="also write the rows to this JSON file")
+    parser.add_argument("--worker", choices=("ms", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    if args.all:
+        args.models, args.shapes, args.modes = list(MODELS), [(224, 16), (32, 64)], ["eval", "train"]
+    args.workdir = os.environ.get("TMPDIR", "/tmp")  # MindSpore may write rank_0/ dumps into the cwd
+    return args
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    """Subprocess entry: measure the single configuration on the command line and print its row."""
+    args.model, args.impl, args.mode, args.shape = args.models[0], args.impls[0], args.modes[0], args.shapes[0]
+    args.isa = args.isa[0]
+    row = ms_worker(args) if args.worker == "ms" else torch_worker(args)
+    print(RESULT_TAG + json.dumps(row), flush=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        return worker_main(args)
+    if args.torch and not torch_available():
+        print(f"PyTorch/geffnet not found in {TORCH_PEER} (set TORCH_PEER_PATH): MindSpore rows only", file=sys.stderr)
+        args.torch = False
+    start, load = time.time(), os.getloadavg()[0]
+    rows = []
+    for kind, model, impl, isa, mode, shape in plan(args):
+        print(f"running {kind} {model} {impl} {isa} {mode} {shape[0]}x{shape[1]} ...", file=sys.stderr, flush=True)
+        row = run_worker(kind, model, impl, isa, mode, shape, args)
+        if row is not None:
+            rows.append(row)
+            print(f"  {row['img_s']:.1f} img/s, compile {row['compile_s']:.1f} s, {row['nodes']} nodes, "
+                  f"peak RSS {row['peak_rss_gib']:.2f} GiB", file=sys.stderr, flush=True)
+    print(markdown(rows))
+    cpu = _cpu_name()
+    print(f"\n{cpu}, {os.cpu_count()} CPUs; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the "
+          f"end; median of {args.steps} steps after {args.warmup} warm-up; total {time.time() - start:.0f} s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(rows, f, indent=1)
+    return 0 if rows else 1
+
+
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""MixConv implementations: each one against ``split`` (outputs, input and weight gradients), the choice
+of ``auto``, fallbacks, checkpoint compatibility, a whole MixNet-S train step, and the benchmark's helpers."""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+import mindspore as ms
+from mindspore import nn, ops
+
+from mindcv.models import create_model
+from mindcv.models.layers import mixconv as mixconv_module
+from mindcv.models.layers.mixconv import MixConv2d, resolve_impl
+from mindcv.models.layers.mixconv_fused import embed_kernel, fused_geometry, fusion_blocker
+from mindcv.models.mixnet import MixNetBlock
+
+ms.set_context(mode=ms.PYNATIVE_MODE)
+
+RTOL = 1e-4  # relative error bound: max |a - b| / max |a|
+BENCHMARK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         "benchmarks", "throughput.py")
+
+
+def rel_err(ref: np.ndarray, other: np.ndarray) -> float:
+    """Largest absolute difference relative to the largest magnitude of the reference."""
+    return float(np.abs(ref - other).max() / max(np.abs(ref).max(), 1e-12))
+
+
+def twin_layers(impl: str, channels: int, **kwargs) -> tuple:
+    """A split layer and an ``impl`` layer with the same weights."""
+    ref = MixConv2d(channels, impl="split", **kwargs)
+    other = MixConv2d(channels, impl=impl, **kwargs)
+    for p_ref, p_other in zip(ref.get_parameters(), other.get_parameters()):
+        assert p_ref.name == p_other.name
+        p_other.set_data(p_ref.data.copy())
+    return ref, other
+
+
+def outputs_and_grads(layer: MixConv2d, x: ms.Tensor, dy: ms.Tensor) -> list:
+    """[output, d(x), d(weight of each group)] of <layer(x), dy>."""
+    def loss(inp):
+        return (layer(inp) * dy).sum()
+
+    out = layer(x)
+    grad_x, grad_w = ms.grad(loss, grad_position=0, weights=layer.trainable_params())(x)
+    return [out.asnumpy(), grad_x.asnumpy()] + [g.asnumpy() for g in grad_w]
+
+
+CASES = [  # kernels, stride, dilation, partition, padding, batch, height, width, dilated
+    ([3, 5, 7], 1, 1, "equal", "symmetric", 2, 9, 10, False),
+    ([3, 5, 7, 9], 2, 1, "exponential", "symmetric", 1, 11, 11, False),
+    ([3, 5, 7, 9, 11, 13], 1, 1, "equal", "symmetric", 2, 13, 13, False),
+    ([3, 5, 7, 9, 11, 13], 2, 1, "equal", "same", 3, 15, 14, False),
+    ([3, 5], 2, 2, "equal", "symmetric", 2, 9, 9, False),
+    ([3, 5], 1, [1, 2], "exponential", "symmetric", 1, 8, 11, False),
+    ([3, 5, 7], 2, 1, "equal", "symmetric", 2, 10, 9, True),
+    ([3, 5, 7], 1, 1, "equal", "same", 1, 9, 9, True),
+    ([5, 9], 2, 1, "equal", "same", 2, 7, 8, False),
+    ([1, 3, 5], 2, 1, "equal", "symmetric", 2, 9, 9, False),
+]
+
+
+@pytest.mark.parametrize("kernels,stride,dilation,partition,padding,batch,height,width,dilated", CASES)
+def test_fused_equals_split(kernels, stride, dilation, partition, padding, batch, height, width, dilated):
+    channels = 24
+    ref, fused = twin_layers("fused", channels, kernel_size=kernels, stride=stride, dilation=dilation,
+                             partition=partition, padding=padding, dilated=dilated)
+    assert fused.impl == "fused" and ref.impl == "split"
+    rng = np.random.default_rng(len(kernels) * 10 + stride)
+    x = ms.Tensor(rng.normal(size=(batch, channels, height, width)).astype(np.float32))
+    out_shape = (batch, channels, -(-height // stride), -(-width // stride))
+    dy = ms.Tensor(rng.normal(size=out_shape).astype(np.float32))
+    expected, actual = outputs_and_grads(ref, x, dy), outputs_and_grads(fused, x, dy)
+    assert expected[0].shape == out_shape
+    for name, a, b in zip(["output", "input grad"] + [f"weight {i} grad" for i in range(len(kernels))],
+                          expected, actual):
+        assert a.shape == b.shape, name
+        assert rel_err(a, b) <= RTOL, (name, rel_err(a, b))
+
+
+def test_fused_differs_when_weights_differ():
+    """The comparison above can fail: a fused layer with other weights gives other outputs."""
+    x = ms.Tensor(np.random.default_rng(0).normal(size=(1, 12, 7, 7)).astype(np.float32))
+    ref = MixConv2d(12, [3, 5, 7])
+    other = MixConv2d(12, [3, 5, 7], impl="fused")
+    assert rel_err(ref(x).asnumpy(), other(x).asnumpy()) > 0.1
+
+
+def test_fused_geometry_uses_the_common_dilation():
+    assert fused_geometry([3, 5, 7], [1, 1, 1]) == (1, [1, 1, 1], 7)
+    assert fused_geometry([3, 5], [2, 2]) == (2, [1, 1], 5)
+    assert fused_geometry([3, 3, 3], [1, 2, 3]) == (1, [1, 2, 3], 7)
+    assert fused_geometry([3, 3], [2, 4]) == (2, [1, 2], 5)
+
+
+def test_embed_kernel_spreads_and_centres_taps():
+    w = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
+    out = embed_kernel(ms.Tensor(w), 2, 7).asnumpy()[0, 0]
+    expected = np.zeros((7, 7), np.float32)
+    expected[1:6:2, 1:6:2] = w[0, 0]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_one_by_one_group_with_same_padding_and_stride_2_falls_back_to_split():
+    assert fusion_blocker([1, 3], [1, 1], 2, "same") is not None
+    assert fusion_blocker([1, 3], [1, 1], 1, "same") is None
+    assert fusion_blocker([1, 3], [1, 1], 2, "symmetric") is None
+    mixconv_module._warned.clear()
+    layer = MixConv2d(8, [1, 3], stride=2, padding="same", impl="fused")
+    assert layer.impl == "split" and layer.requested_impl == "fused" and layer.fused is None
+    assert any("runs 'split' instead of 'fused'" in message for message in mixconv_module._warned)
+
+
+def test_single_group_fused_is_the_plain_depthwise_conv():
+    layer = MixConv2d(8, 5, impl="fused")
+    assert layer.impl == "split" and layer.fused is None
+
+
+def test_auto_is_split_on_cpu_and_gpu_and_fused_on_ascend():
+    assert resolve_impl("auto") == "split"  # these tests run on CPU
+    assert resolve_impl("auto", "GPU") == "split"
+    assert resolve_impl("auto", "Ascend") == "fused"
+    assert resolve_impl("fused", "CPU") == "fused"
+    assert MixConv2d(8, [3, 5], impl="auto").impl == "split"
+
+
+@pytest.mark.parametrize("bad", ["fast", "", "Split", None])
+def test_unknown_impl_is_an_error_naming_it(bad):
+    with pytest.raises(ValueError, match=f"impl={bad!r}"):
+        MixConv2d(8, [3, 5], impl=bad)
+    with pytest.raises(ValueError, match=f"mixconv_impl={bad!r}"):
+        MixNetBlock(create_model("mixnet_s", num_classes=10).block_args[3], mixconv_impl=bad)
+
+
+def test_parameters_and_checkpoints_are_the_same_for_every_impl():
+    split = create_model("mixnet_s", num_classes=10)
+    fused = create_model("mixnet_s", num_classes=10, mixconv_impl="fused")
+    assert [(p.name, p.shape) for p in split.get_parameters()] == \
+           [(p.name, p.shape) for p in fused.get_parameters()]
+    not_loaded, _ = ms.load_param_into_net(fused, {p.name: p for p in split.get_parameters()}, strict_load=True)
+    assert not_loaded == []
+    impls = {cell.impl for _, cell in fused.cells_and_names() if isinstance(cell, MixConv2d)}
+    assert impls == {"fused", "split"}  # the single-kernel blocks stay plain depthwise convs
+
+
+def test_block_passes_the_impl_to_its_mixconv():
+    from mindcv.models.mixnet import ARCH_TABLES
+
+    block = MixNetBlock(ARCH_TABLES["small"][1][3], mixconv_impl="fused")
+    layers = [cell for _, cell in block.cells_and_names() if isinstance(cell, MixConv2d)]
+    assert [layer.impl for layer in layers] == ["fused"]
+
+
+def test_fused_train_step_runs_repeatedly_in_graph_mode():
+    """A compiled fused train step runs more than once (ops.pad's backward hangs on the 2nd run in 2.10)."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    try:
+        layer = MixConv2d(12, [3, 5], dilation=[1, 2], impl="fused")
+        net = nn.TrainOneStepCell(nn.WithLossCell(layer, nn.MSELoss()), nn.SGD(layer.trainable_params(), 0.1))
+        x = ms.Tensor(np.random.default_rng(0).normal(size=(1, 12, 6, 6)).astype(np.float32))
+        target = ops.zeros((1, 12, 6, 6), ms.float32)
+        losses = [float(net(x, target).asnumpy()) for _ in range(3)]
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    assert losses[2] < losses[0]
+
+
+def train_step_result(impl: str, x: np.ndarray, y: np.ndarray) -> tuple:
+    """Loss and updated parameters of one momentum-SGD step of MixNet-S (seeded initial weights)."""
+    ms.set_seed(7)
+    model = create_model("mixnet_s", num_classes=10, drop_rate=0.0, mixconv_impl=impl)
+    loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+    opt = nn.Momentum(model.trainable_params(), learning_rate=0.5, momentum=0.9)
+    step = nn.TrainOneStepCell(nn.WithLossCell(model, loss), opt)
+    step.set_train(True)
+    before = {p.name: p.asnumpy().copy() for p in model.get_parameters()}
+    value = float(step(ms.Tensor(x), ms.Tensor(y)).asnumpy())
+    return value, before, {p.name: p.asnumpy() for p in model.get_parameters()}
+
+
+def test_whole_mixnet_s_train_step_is_the_same_with_fused():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 32, 32)).astype(np.float32)
+    y = np.array([1, 7], np.int32)
+    loss_split, initial, params_split = train_step_result("split", x, y)
+    loss_fused, initial_fused, params_fused = train_step_result("fused", x, y)
+    assert all(np.array_equal(initial[name], initial_fused[name]) for name in initial)
+    assert abs(loss_split - loss_fused) <= RTOL * abs(loss_split)
+    assert params_split.keys() == params_fused.keys()
+    updated_kernels = 0
+    for name, value in params_split.items():
+        assert rel_err(value - initial[name], params_fused[name] - initial[name]) <= RTOL, name
+        if "mixed_depthwise_conv" in name and not np.array_equal(value, initial[name]):
+            updated_kernels += 1
+    assert updated_kernels == 43  # every group's kernel of MixNet-S's 16 MixConv layers was updated
+
+
+def load_benchmark():
+    """benchmarks/throughput.py as a module (it imports MindSpore only in its workers)."""
+    spec = importlib.util.spec_from_file_location("throughput_bench", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_shapes_plan_and_table():
+    bench = load_benchmark()
+    assert bench.parse_shape("224x16") == (224, 16)
+    for bad in ("224", "0x4", "ax3"):
+        with pytest.raises(Exception, match=bad):
+            bench.parse_shape(bad)
+    args = bench.parse_args(["--impls", "split", "fused", "--modes", "eval", "train", "--shapes", "32x64"])
+    runs = bench.plan(args)
+    assert runs[0] == ("torch", "mixnet_s", "torch", "", "eval", (32, 64))
+    assert ("ms", "mixnet_s", "fused", "auto", "train", (32, 64)) in runs and len(runs) == 6
+    row = {"framework": "mindspore", "model": "mixnet_s", "impl": "auto", "resolved": "split", "isa": "auto",
+           "isa_env": "", "mode": "eval", "size": 32, "batch": 64, "compile_s": 3.0, "img_s": 50.0,
+           "peak_rss_gib": 1.5, "nodes": 10, "compute_nodes": 6}
+    peer = dict(row, framework="torch", impl="torch", resolved="torch", img_s=100.0, peak_rss_gib=1.0, nodes=-1)
+    table = bench.markdown([peer, row])
+    assert "| auto (split) |" in table and "| 0.50x |" in table and "| 1.50x |" in table
+    assert "10 (6)" in table
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--steps", "0"])
