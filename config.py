@@ -150,6 +150,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
            nullable=True, low=0, high=1, interval="[)"),
         _o("drop_path_rate", "float", None, "stochastic depth rate; None: the model's default",
            nullable=True, low=0, high=1, interval="[)"),
+        _o("mixconv_impl", "str", None, "how MixNet's MixConv layers run: split (MindCV's form), fused (one conv per "
+           "MixConv, for Ascend), auto (fused on Ascend, split elsewhere); None: the model's default (split)",
+           choices=("split", "fused", "auto", "native"), nullable=True),
         _o("pretrained", "bool", False, "start from the published ImageNet weights"),
         _o("ckpt_path", "str", "", "initial weights from this checkpoint file"),
         _o("resume", "str", "", "resume training: a checkpoint path, or auto for the latest in ckpt_save_dir"),

@@ -166,7 +166,7 @@ def build_model(args, num_classes: int) -> nn.Cell:
 
     model = create_model(args.model, num_classes=num_classes, pretrained=args.pretrained,
                          in_channels=args.in_channels, checkpoint_path=args.ckpt_path, drop_rate=args.drop_rate,
-                         drop_path_rate=args.drop_path_rate)
+                         drop_path_rate=args.drop_path_rate, mixconv_impl=args.mixconv_impl)
     if args.amp_level != "O0":
         ms.amp.auto_mixed_precision(model, args.amp_level)
     return model
