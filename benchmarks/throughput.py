@@ -1,8 +1,8 @@
 """MixNet training and evaluation throughput, graph compile time, peak memory and graph size on CPU,
 per MixConv implementation and oneDNN ISA setting, next to PyTorch eager (geffnet) on the same shapes.
 
-    python benchmarks/throughput.py                       # mixnet_s, split vs fused, 224x224 batch 16
-    python benchmarks/throughput.py --all                 # mixnet_s/m/l, 224x16 and 32x64, all impls
+    python benchmarks/throughput.py                       # mixnet_s: split, fused, native; 224x224 batch 16
+    python benchmarks/throughput.py --all                 # mixnet_s/m/l, 224x16 and 32x64 (~30 min)
     python benchmarks/throughput.py --models mixnet_s --impls split --shapes 32x64 --modes train --steps 10
     python benchmarks/throughput.py --modes mixconv mixconv_train   # only mixnet_s's MixConv layers
 
@@ -12,7 +12,8 @@ momentum-SGD update, graph mode), ``mixconv`` / ``mixconv_train`` (only the mode
 their input shapes, forward or forward + backward). Each row: median images/s of ``--steps`` steps after
 ``--warmup`` untimed ones, graph compile seconds, peak RSS of the process, and the compiled graph's
 node count (MindSpore's optimised frontend graph; ``compute`` leaves out the bookkeeping nodes Load,
-UpdateState, Depend, MakeTuple, TupleGetItem, Return). When PyTorch and geffnet are found in
+UpdateState, Depend, MakeTuple, TupleGetItem, Return) and the 1-minute load average when the worker
+started (other processes on the machine make the numbers noisy). When PyTorch and geffnet are found in
 $TORCH_PEER_PATH (default ~/.cache/mixnet-ms/peers/torch-geffnet), geffnet's model of the same name runs
 the eval / train modes in eager mode and the table shows MindSpore / PyTorch throughput ratios.
 """
@@ -161,9 +162,9 @@ def ms_worker(args: argparse.Namespace) -> dict:
     import mindspore as ms  # noqa: F401
 
     from mindcv._cpu_tuning import apply_cpu_tuning
-    from mindcv.models.layers.mixconv import resolve_impl
 
     size, batch = args.shape
+    load = os.getloadavg()[0]
     net, inputs, images = build_ms_step(args.model, args.impl, args.mode, size, batch)
     start = time.perf_counter()
     net.compile(*inputs)
@@ -175,11 +176,19 @@ def ms_worker(args: argparse.Namespace) -> dict:
         _sync(out)
 
     times = timed_steps(step, args.steps, args.warmup)
-    return {"framework": "mindspore", "model": args.model, "impl": args.impl, "resolved": resolve_impl(args.impl),
+    return {"framework": "mindspore", "model": args.model, "impl": args.impl, "resolved": layer_impls(net),
             "isa": args.isa, "isa_env": os.environ.get("ONEDNN_MAX_CPU_ISA", ""), "tuning": apply_cpu_tuning(),
             "mode": args.mode, "size": size, "batch": batch, "compile_s": compile_s,
             "step_s": statistics.median(times), "img_s": images / statistics.median(times),
-            "times": times, "peak_rss_gib": peak_rss_gib(), **nodes}
+            "times": times, "peak_rss_gib": peak_rss_gib(), "load": load, **nodes}
+
+
+def layer_impls(net) -> str:
+    """The implementations the multi-kernel MixConv layers of ``net`` run (after ``auto`` and fallbacks)."""
+    from mindcv.models.layers.mixconv import MixConv2d
+
+    impls = {cell.impl for _, cell in net.cells_and_names() if isinstance(cell, MixConv2d) and cell.num_groups > 1}
+    return "+".join(sorted(impls))
 
 
 def _sync(out) -> None:
@@ -201,6 +210,7 @@ def torch_worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(0)
     size, batch = args.shape
+    load = os.getloadavg()[0]
     model = geffnet.create_model(args.model, pretrained=False)
     x = torch.randn(batch, 3, size, size)
     if args.mode == "eval":
@@ -225,7 +235,7 @@ def torch_worker(args: argparse.Namespace) -> dict:
             "isa_env": "", "tuning": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
             "mode": args.mode, "size": size, "batch": batch, "compile_s": 0.0,
             "step_s": statistics.median(times), "img_s": batch / statistics.median(times), "times": times,
-            "peak_rss_gib": peak_rss_gib(), "nodes": -1, "compute_nodes": -1}
+            "peak_rss_gib": peak_rss_gib(), "load": load, "nodes": -1, "compute_nodes": -1}
 
 
 # ---------------------------------------------------------------- parent: one subprocess per configuration
@@ -252,8 +262,8 @@ def run_worker(kind: str, model: str, impl: str, isa: str, mode: str, shape: tup
         env.update(MS_COMPILER_CACHE_ENABLE="1", MS_COMPILER_CACHE_PATH=os.path.join(
             args.compile_cache, f"{model}_{impl}_{mode}_{shape[0]}x{shape[1]}"))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--models", model,
-           "--impls", "split" if kind == "torch" else impl, "--isa", isa or "auto", "--modes", mode, "--shapes", f"{shape[0]}x{shape[1]}", "--steps", str(args.steps),
-           "--warmup", str(args.warmup)]
+           "--impls", "split" if kind == "torch" else impl, "--isa", isa or "auto", "--modes", mode,
+           "--shapes", f"{shape[0]}x{shape[1]}", "--steps", str(args.steps), "--warmup", str(args.warmup)]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=args.workdir)
     for line in result.stdout.splitlines():
         if line.startswith(RESULT_TAG):
@@ -289,7 +299,7 @@ def markdown(rows: Sequence[dict]) -> str:
     """Rows as a Markdown table; MindSpore rows get their throughput relative to PyTorch's same run."""
     torch_rows = {(r["model"], r["mode"], r["size"], r["batch"]): r for r in rows if r["framework"] == "torch"}
     lines = ["| model | shape | mode | impl | ISA | img/s | vs PyTorch | compile s | nodes (compute) | peak RSS GiB "
-             "| RSS vs PyTorch |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| RSS vs PyTorch | load |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         peer = torch_rows.get((r["model"], r["mode"], r["size"], r["batch"]))
         ratio = f"{r['img_s'] / peer['img_s']:.2f}x" if peer and r["framework"] != "torch" else ""
@@ -299,7 +309,8 @@ def markdown(rows: Sequence[dict]) -> str:
         nodes = "" if r["nodes"] < 0 else f"{r['nodes']} ({r['compute_nodes']})"
         compile_s = "" if r["framework"] == "torch" else f"{r['compile_s']:.1f}"
         lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['mode']} | {impl} | {isa} | {r['img_s']:.1f} | "
-                     f"{ratio} | {compile_s} | {nodes} | {r['peak_rss_gib']:.2f} | {rss_ratio} |")
+                     f"{ratio} | {compile_s} | {nodes} | {r['peak_rss_gib']:.2f} | {rss_ratio} | "
+                     f"{r.get('load', 0):.1f} |")
     return "\n".join(lines)
 
 
@@ -308,7 +319,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=["mixnet_s"])
-    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=["split", "fused"],
+    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=["split", "fused", "native"],
                         help="MixConv implementations (auto: whatever it resolves to on this device)")
     parser.add_argument("--isa", nargs="+", default=["auto"],
                         help="oneDNN ISA settings: auto (mindcv's start-up tuning), off (no cap: oneDNN's best), "
@@ -318,7 +329,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps after compiling")
     parser.add_argument("--all", action="store_true",
-                        help="the full table: mixnet_s/m/l, 224x16 and 32x64, eval and train, split and fused")
+                        help="the full table: mixnet_s/m/l, 224x16 and 32x64, eval and train (with --impls)")
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="skip the PyTorch (geffnet) runs")
     parser.add_argument("--compile-cache", default="",
                         help="MindSpore compile cache directory (repeat runs compile faster; compile_s then "

@@ -10,9 +10,11 @@
 //
 // Every (sample, channel) plane is copied once into a zero-padded buffer split into S x S phases
 // (phase (pr, pc) holds padded pixel (i * S + pr, j * S + pc) at (i, j)), so each tap reads a contiguous
-// run of the buffer for stride 1 and 2 alike. Forward and backward-data accumulate blocks of kBlock
-// outputs in registers over all taps of a channel's window; backward-weight takes one long dot product
-// per tap over the whole plane (the gradient copied to the buffer's row pitch, zeros beyond the row).
+// run of the buffer for stride 1 and 2 alike. Forward and backward-data accumulate blocks of 8 or 16
+// outputs in registers over all taps of a channel's window (backward-data gathers per phase of the
+// input, so it never scatters); backward-weight takes one long dot product per tap over the whole
+// plane (the gradient copied to the buffer's row pitch, zeros beyond the row). OpenMP splits the
+// planes (forward, backward-data) or the channels (backward-weight) over the cores.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
