@@ -150,8 +150,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
            nullable=True, low=0, high=1, interval="[)"),
         _o("drop_path_rate", "float", None, "stochastic depth rate; None: the model's default",
            nullable=True, low=0, high=1, interval="[)"),
-        _o("mixconv_impl", "str", None, "how MixNet's MixConv layers run: split (MindCV's form), fused (one conv per "
-           "MixConv, for Ascend), auto (fused on Ascend, split elsewhere); None: the model's default (split)",
+        _o("mixconv_impl", "str", None, "how the MixConv layers run: split (MindCV's form), fused (one conv per "
+           "MixConv, for Ascend), native (CPU: one C++ operator per MixConv), auto (native on CPU, fused on "
+           "Ascend, split on GPU); None: the model's default (auto). Checkpoints are the same for all",
            choices=("split", "fused", "auto", "native"), nullable=True),
         _o("pretrained", "bool", False, "start from the published ImageNet weights"),
         _o("ckpt_path", "str", "", "initial weights from this checkpoint file"),

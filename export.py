@@ -7,7 +7,8 @@ The exported graph is the network in inference mode: input float32 NCHW
 (export_batch_size, in_channels, image_resize, image_resize), already resized, centre-cropped and normalised
 with the recipe's mean/std; output the logits. The file is written atomically, then (``--verify True``) loaded
 back — MINDIR through mindspore.load + nn.GraphCell, ONNX through onnxruntime when it is installed — and its
-logits compared with the checkpointed model's on a fixed random input.
+logits compared with the checkpointed model's on a fixed random input. MixConv layers are exported in
+MindCV's ``split`` form (portable), or ``fused`` with ``--mixconv_impl fused``; ``native`` cannot be exported.
 """
 import json
 import os
@@ -121,16 +122,27 @@ def verify(model, path: str, file_format: str, sample) -> Optional[float]:
     return diff
 
 
+def export_impl(args) -> str:
+    """The MixConv implementation of the exported graph: ``split`` (MindCV's graph) unless ``fused`` was
+    asked for; ``native`` is a custom operator of this machine's build that no MINDIR/ONNX reader has."""
+    impl = getattr(args, "mixconv_impl", None)
+    if impl == "native":
+        raise EvalError("--mixconv_impl native cannot be exported: it is a C++ custom operator built on this "
+                        "machine that MINDIR / ONNX readers cannot run; use split (default) or fused")
+    return "fused" if impl == "fused" else "split"
+
+
 def _export(argv: Optional[Sequence[str]]) -> int:
     """Body of export.py."""
     from mindcv.utils.setup import set_context
 
     args = parse_args(argv, EXPORT_TOOL)
+    impl = export_impl(args)
     path = export_path(args)
     set_context(args)
     weights = resolve_weights(args)
     hint_run_config(args, weights)
-    model = build_eval_model(args, weights)
+    model = build_eval_model(args, weights, mixconv_impl=impl)
     sample = sample_input(args)
     export_atomic(model, sample, path, args.file_format)
     diff = verify(model, path, args.file_format, sample) if args.verify else None
@@ -138,7 +150,7 @@ def _export(argv: Optional[Sequence[str]]) -> int:
         "file": path, "format": args.file_format, "sha256": sha256_of(path), "bytes": os.path.getsize(path),
         "input_shape": list(sample.shape), "input": "float32 NCHW, resized / centre-cropped / normalised",
         "mean": list(args.mean), "std": list(args.std), "crop_pct": args.crop_pct, "interpolation": args.interpolation,
-        "model": args.model, "num_classes": weights.num_classes, "checkpoint": weights.path, "ema": weights.ema,
+        "model": args.model, "mixconv_impl": impl, "num_classes": weights.num_classes, "checkpoint": weights.path, "ema": weights.ema,
         "max_abs_diff": diff,
     }
     checked = "not checked" if diff is None else f"logits match the model within {diff:.2e}"

@@ -180,8 +180,11 @@ def _check_variant(model, weights: Weights) -> None:
     check_variant(model, weights.meta, weights.path)
 
 
-def build_eval_model(args, weights: Weights):
-    """The model of --model with exactly the checkpoint's weights (every parameter present, shapes equal)."""
+def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None):
+    """The model of --model with exactly the checkpoint's weights (every parameter present, shapes equal).
+
+    ``mixconv_impl`` (default: --mixconv_impl) chooses how the MixConv layers run; the weights are the same.
+    """
     import mindspore as ms
 
     from mindcv.models import create_model
@@ -189,7 +192,8 @@ def build_eval_model(args, weights: Weights):
 
     try:
         model = create_model(args.model, num_classes=weights.num_classes, in_channels=args.in_channels,
-                             drop_rate=args.drop_rate, drop_path_rate=args.drop_path_rate)
+                             drop_rate=args.drop_rate, drop_path_rate=args.drop_path_rate,
+                             mixconv_impl=mixconv_impl or getattr(args, "mixconv_impl", None))
     except (ValueError, TypeError) as err:
         raise EvalError(f"cannot build --model {args.model}: {err}") from err
     _check_variant(model, weights)

@@ -240,7 +240,7 @@ class MixNetBlock(nn.Cell):
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.9,
         drop_path: float = 0.0,
-        mixconv_impl: str = "split",
+        mixconv_impl: str = "auto",
     ) -> None:
         super().__init__()
         if mixconv_impl not in MIXCONV_IMPLS:
@@ -282,8 +282,9 @@ class MixNet(nn.Cell):
         se_act: activation inside squeeze-excite, ``relu`` (MindCV) or ``swish`` (TF, timm).
         padding: ``symmetric`` (MindCV) or ``same`` (TF's SAME padding).
         bn_eps, bn_momentum: BatchNorm settings (MindSpore momentum convention: weight of the old value).
-        mixconv_impl: how the MixConv layers run (``split``, ``fused`` or ``auto``; see ``MixConv2d``);
-            the parameters and their names are the same for all.
+        mixconv_impl: how the MixConv layers run: ``auto`` (default: the fastest correct one for the
+            device, ``resolve_impl``), ``split``, ``fused`` or ``native`` (see ``MixConv2d``); the
+            parameters and their names are the same for all.
     """
 
     def __init__(
@@ -299,7 +300,7 @@ class MixNet(nn.Cell):
         padding: str = "symmetric",
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.9,
-        mixconv_impl: str = "split",
+        mixconv_impl: str = "auto",
         repeat_multiplier: float = 1.0,
     ) -> None:
         super().__init__()

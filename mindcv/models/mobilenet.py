@@ -25,6 +25,7 @@ from mindspore import Tensor, nn
 
 from .features import stage_feature_info
 from .layers.drop_path import DropPath
+from .layers.mixconv import IMPLS as MIXCONV_IMPLS
 from .layers.mixconv import PARTITIONS, MixConv2d
 from .layers.pooling import GlobalAvgPooling
 from .registry import register_model
@@ -133,11 +134,12 @@ class DepthwiseOptions(NamedTuple):
     partition: str = "equal"
     dilation: Union[int, Tuple[int, ...]] = 1
     dilated: bool = False
+    impl: str = "auto"
 
     def conv(self, channels: int, stride: int) -> MixConv2d:
         """A (mixed) depthwise conv over ``channels``."""
         return MixConv2d(channels, list(self.kernels), stride=stride, dilation=self.dilation, dilated=self.dilated,
-                         partition=self.partition)
+                         partition=self.partition, impl=self.impl)
 
 
 class DepthwiseSeparable(nn.Cell):
@@ -204,7 +206,7 @@ def _check_kernels(dw_kernels: Union[int, Sequence[int]]) -> Tuple[int, ...]:
 
 
 def _depthwise_options(dw_kernels: Union[int, Sequence[int]], partition: str, dilation: Union[int, Sequence[int]],
-                       dilated: bool) -> DepthwiseOptions:
+                       dilated: bool, impl: str = "auto") -> DepthwiseOptions:
     """Checked depthwise options (kernels, partition, dilation) with the argument names in the errors."""
     kernels = _check_kernels(dw_kernels)
     if partition not in PARTITIONS:
@@ -220,7 +222,9 @@ def _depthwise_options(dw_kernels: Union[int, Sequence[int]], partition: str, di
                          f"got {dilation!r}")
     if not isinstance(dilated, bool):
         raise ValueError(f"dilated must be True or False, got {dilated!r}")
-    return DepthwiseOptions(kernels, partition, dilations, dilated)
+    if impl not in MIXCONV_IMPLS:
+        raise ValueError(f"mixconv_impl={impl!r} is not known; use one of {MIXCONV_IMPLS}")
+    return DepthwiseOptions(kernels, partition, dilations, dilated, impl)
 
 
 class MobileNet(nn.Cell):
@@ -237,6 +241,8 @@ class MobileNet(nn.Cell):
         dilated: the paper's dilated MixConv: a k x k group becomes 3x3 with dilation (k - 1) / 2.
         drop_rate: dropout before the classifier (default: 0.0 for V1, 0.2 for V2).
         drop_path_rate: stochastic depth of the last residual block (V2 only; linear from 0 over the blocks).
+        mixconv_impl: how the depthwise (MixConv) layers run: ``auto`` (the fastest correct one for the
+            device), ``split``, ``fused`` or ``native`` (see ``MixConv2d``); parameters are the same.
     """
 
     def __init__(
@@ -251,6 +257,7 @@ class MobileNet(nn.Cell):
         dilated: bool = False,
         drop_rate: Optional[float] = None,
         drop_path_rate: float = 0.0,
+        mixconv_impl: str = "auto",
     ) -> None:
         super().__init__()
         if arch not in ARCHS:
@@ -267,7 +274,7 @@ class MobileNet(nn.Cell):
         if drop_path_rate > 0 and spec.block != "inverted_residual":
             raise ValueError(f"drop_path_rate={drop_path_rate}: MobileNet{arch.upper()} has no residual "
                              "connections to drop; use 0.0")
-        dw = _depthwise_options(dw_kernels, partition, dilation, dilated)
+        dw = _depthwise_options(dw_kernels, partition, dilation, dilated, mixconv_impl)
         stem_chs, self.block_args = build_block_args(spec, width_multiplier)
         self.arch = arch
         self.dw_options = dw

@@ -3,6 +3,8 @@
 Multiply-adds are counted for convolutions (including the 1x1 convs of squeeze-excite) and dense
 layers from the shapes seen in one PyNative forward pass, the way hook-based counters (thop, fvcore)
 count them for PyTorch; BatchNorm, activations, pooling and element-wise products are not counted.
+A MixConv counts each group's own k x k window whatever implementation runs it (``fused`` really
+computes E x E taps per channel, ``native`` does not), so the figure is the network's, not the kernel's.
 """
 from typing import Dict, Tuple
 
@@ -38,8 +40,18 @@ def count_macs(net: nn.Cell, input_size: Tuple[int, int] = (224, 224), in_channe
     def dense_hook(cell, _inputs, output):
         counts["dense"] += int(np.prod(output.shape[1:])) * cell.in_channels
 
+    def mixconv_hook(cell, _inputs, output):  # fused / native: the group convs are not called
+        _, _, height, width = output.shape
+        convs = cell.mixed_depthwise_conv if cell.num_groups > 1 else [cell.mixed_depthwise_conv]
+        for conv, channels in zip(convs, cell.split_channels):
+            counts["conv"] += _conv_macs(conv, (1, channels, height, width))
+
+    from mindcv.models.layers.mixconv import MixConv2d
+
     for _, cell in net.cells_and_names():
-        if isinstance(cell, nn.Conv2d):
+        if isinstance(cell, MixConv2d) and cell.impl != "split":
+            handles.append(cell.register_forward_hook(mixconv_hook))
+        elif isinstance(cell, nn.Conv2d):
             handles.append(cell.register_forward_hook(conv_hook))
         elif isinstance(cell, nn.Dense):
             handles.append(cell.register_forward_hook(dense_hook))

@@ -32,6 +32,13 @@ def test_multiply_adds_at_224_within_one_percent():
         assert abs(macs - EXPECTED[name][2]) / EXPECTED[name][2] < 0.01, (name, macs)
 
 
+def test_multiply_adds_do_not_depend_on_the_mixconv_impl():
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    counts = {impl: count_macs(create_model("mixnet_s", num_classes=10, mixconv_impl=impl), (64, 64))["conv"]
+              for impl in ("split", "fused", "native")}
+    assert len(set(counts.values())) == 1, counts
+
+
 def test_mixnet_l_is_mixnet_m_at_width_1_3():
     large = create_model("mixnet_l")
     medium_wide = create_model("mixnet_m", width_multiplier=1.3)

@@ -112,7 +112,7 @@ class MixConv2d(nn.Cell):
         dilated: bool = False,
         partition: str = "equal",
         padding: str = "symmetric",
-        impl: str = "split",
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         kernels = _check_kernels(kernel_size)
