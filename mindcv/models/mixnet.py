@@ -248,14 +248,15 @@ class MixNetBlock(nn.Cell):
         mid = args.in_chs * args.expand_ratio
         self.residual = args.stride == 1 and args.in_chs == args.out_chs
         cells = []
+        grouped = "split" if mixconv_impl == "split" else "grouped"  # MindCV's form only with split
         if args.expand_ratio != 1:
-            cells += [GroupedConv2d(args.in_chs, mid, [1] * args.expand_groups, padding=padding),
+            cells += [GroupedConv2d(args.in_chs, mid, [1] * args.expand_groups, padding=padding, impl=grouped),
                       _bn(mid, bn_eps, bn_momentum), create_act(args.act)]
         cells += [MixConv2d(mid, list(args.dw_kernels), stride=args.stride, padding=padding, impl=mixconv_impl),
                   _bn(mid, bn_eps, bn_momentum), create_act(args.act)]
         if args.se_ratio > 0:
             cells.append(SqueezeExcite(mid, int(args.in_chs * args.se_ratio), act=se_act))
-        cells += [GroupedConv2d(mid, args.out_chs, [1] * args.project_groups, padding=padding),
+        cells += [GroupedConv2d(mid, args.out_chs, [1] * args.project_groups, padding=padding, impl=grouped),
                   _bn(args.out_chs, bn_eps, bn_momentum)]
         self.convs = nn.SequentialCell(cells)
         self.drop_path = DropPath(drop_path) if (self.residual and drop_path > 0) else None

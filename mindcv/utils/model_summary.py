@@ -3,7 +3,7 @@
 Multiply-adds are counted for convolutions (including the 1x1 convs of squeeze-excite) and dense
 layers from the shapes seen in one PyNative forward pass, the way hook-based counters (thop, fvcore)
 count them for PyTorch; BatchNorm, activations, pooling and element-wise products are not counted.
-A MixConv counts each group's own k x k window whatever implementation runs it (``fused`` really
+A MixConv (or grouped 1x1 conv) counts each group's own convolution whatever implementation runs it (``fused`` really
 computes E x E taps per channel, ``native`` does not), so the figure is the network's, not the kernel's.
 """
 from typing import Dict, Tuple
@@ -46,11 +46,18 @@ def count_macs(net: nn.Cell, input_size: Tuple[int, int] = (224, 224), in_channe
         for conv, channels in zip(convs, cell.split_channels):
             counts["conv"] += _conv_macs(conv, (1, channels, height, width))
 
-    from mindcv.models.layers.mixconv import MixConv2d
+    def grouped_hook(cell, _inputs, output):  # one group=g conv: the group convs are not called
+        _, _, height, width = output.shape
+        for conv, channels in zip(cell.grouped_conv, cell.split_out_channels):
+            counts["conv"] += _conv_macs(conv, (1, channels, height, width))
+
+    from mindcv.models.layers.mixconv import GroupedConv2d, MixConv2d
 
     for _, cell in net.cells_and_names():
         if isinstance(cell, MixConv2d) and cell.impl != "split":
             handles.append(cell.register_forward_hook(mixconv_hook))
+        elif isinstance(cell, GroupedConv2d) and cell.impl != "split":
+            handles.append(cell.register_forward_hook(grouped_hook))
         elif isinstance(cell, nn.Conv2d):
             handles.append(cell.register_forward_hook(conv_hook))
         elif isinstance(cell, nn.Dense):

@@ -18,6 +18,7 @@ from .mixconv_native import NativeDepthwise, native_status
 PARTITIONS = ("equal", "exponential")
 PADDINGS = ("symmetric", "same")
 IMPLS = ("auto", "split", "fused", "native")
+GROUPED_IMPLS = ("auto", "split", "grouped")
 
 _warned = set()  # fallback reasons already logged (one warning per reason and process)
 
@@ -166,7 +167,11 @@ class GroupedConv2d(nn.Cell):
     """Convolution whose input and output channels are split into groups, each group its own conv.
 
     MixNet uses it for the 1x1 expand and project convolutions (1 or 2 groups); the channel split is
-    the same rule as MixConv's (``split_channels``).
+    the same rule as MixConv's (``split_channels``). ``impl``: ``split`` slices the input, runs one
+    conv per group and concatenates (MindCV's form); ``grouped`` runs one convolution with ``group=g``
+    over the groups' kernels concatenated in the graph (no copies of the activations, one node; only
+    when every group has the same input and output width, else ``split``); ``auto`` is ``grouped``.
+    The parameters (``grouped_conv[.g].weight``) are the same for both.
     """
 
     def __init__(
@@ -177,8 +182,11 @@ class GroupedConv2d(nn.Cell):
         stride: int = 1,
         partition: str = "equal",
         padding: str = "symmetric",
+        impl: str = "auto",
     ) -> None:
         super().__init__()
+        if impl not in GROUPED_IMPLS:
+            raise ValueError(f"impl={impl!r} is not known; use one of {GROUPED_IMPLS}")
         kernels = _check_kernels(kernel_size)
         self.num_groups = len(kernels)
         self.split_in_channels = split_channels(in_channels, self.num_groups, partition)
@@ -189,10 +197,20 @@ class GroupedConv2d(nn.Cell):
         ]
         self.grouped_conv = convs[0] if self.num_groups == 1 else nn.CellList(convs)
         self._bounds = _group_bounds(self.split_in_channels)
+        uniform = (len(set(self.split_in_channels)) == 1 and len(set(self.split_out_channels)) == 1
+                   and len(set(kernels)) == 1)
+        self.impl = "grouped" if impl != "split" and self.num_groups > 1 and uniform else "split"
+        self.conv = None
+        if self.impl == "grouped":
+            pad = _conv_padding(kernels[0], 1, padding)
+            self.conv = ops.Conv2D(out_channel=out_channels, kernel_size=kernels[0], stride=stride,
+                                   pad_mode=pad["pad_mode"], pad=pad.get("padding", 0), group=self.num_groups)
 
     def construct(self, x: Tensor) -> Tensor:
         if self.num_groups == 1:
             return self.grouped_conv(x)
+        if self.impl == "grouped":
+            return self.conv(x, ops.concat([conv.weight for conv in self.grouped_conv], axis=0))
         outputs = []
         for i, conv in enumerate(self.grouped_conv):
             start, end = self._bounds[i]
