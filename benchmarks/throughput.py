@@ -65,7 +65,8 @@ def timed_steps(step, steps: int, warmup: int) -> List[float]:
 # ---------------------------------------------------------------- MindSpore worker (runs in a subprocess)
 
 def count_graph_nodes(net) -> Dict[str, int]:
-    """Nodes of ``net``'s compiled (optimised frontend) graph: all, and without bookkeeping nodes."""
+    """Nodes of ``net``'s compiled (optimised frontend) graph: all, without bookkeeping nodes, and the
+    compute nodes in the scope of a MixConv2d layer (its forward and, in a train graph, its backward)."""
     import collections
 
     from mindspore.common.api import _cell_graph_executor
@@ -73,12 +74,14 @@ def count_graph_nodes(net) -> Dict[str, int]:
 
     blob = _cell_graph_executor.get_optimize_graph_proto(net)
     if not blob:
-        return {"nodes": -1, "compute_nodes": -1}
+        return {"nodes": -1, "compute_nodes": -1, "mixconv_nodes": -1}
     proto = anf_ir_pb2.ModelProto()
     proto.ParseFromString(blob)
     counts = collections.Counter(node.op_type for node in proto.graph.node)
     compute = sum(n for op, n in counts.items() if op not in BOOKKEEPING)
-    return {"nodes": sum(counts.values()), "compute_nodes": compute}
+    mixconv = sum(1 for node in proto.graph.node
+                  if node.op_type not in BOOKKEEPING and "MixConv2d" in (node.scope or node.full_name))
+    return {"nodes": sum(counts.values()), "compute_nodes": compute, "mixconv_nodes": mixconv}
 
 
 def mixconv_inputs(model, size: int, batch: int) -> tuple:
@@ -235,7 +238,8 @@ def torch_worker(args: argparse.Namespace) -> dict:
             "isa_env": "", "tuning": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
             "mode": args.mode, "size": size, "batch": batch, "compile_s": 0.0,
             "step_s": statistics.median(times), "img_s": batch / statistics.median(times), "times": times,
-            "peak_rss_gib": peak_rss_gib(), "load": load, "nodes": -1, "compute_nodes": -1}
+            "peak_rss_gib": peak_rss_gib(), "load": load, "nodes": -1, "compute_nodes": -1,
+            "mixconv_nodes": -1}
 
 
 # ---------------------------------------------------------------- parent: one subprocess per configuration
@@ -298,8 +302,8 @@ def plan(args: argparse.Namespace) -> List[tuple]:
 def markdown(rows: Sequence[dict]) -> str:
     """Rows as a Markdown table; MindSpore rows get their throughput relative to PyTorch's same run."""
     torch_rows = {(r["model"], r["mode"], r["size"], r["batch"]): r for r in rows if r["framework"] == "torch"}
-    lines = ["| model | shape | mode | impl | ISA | img/s | vs PyTorch | compile s | nodes (compute) | peak RSS GiB "
-             "| RSS vs PyTorch | load |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | shape | mode | impl | ISA | img/s | vs PyTorch | compile s | nodes (compute) | MixConv nodes "
+             "| peak RSS GiB | RSS vs PyTorch | load |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         peer = torch_rows.get((r["model"], r["mode"], r["size"], r["batch"]))
         ratio = f"{r['img_s'] / peer['img_s']:.2f}x" if peer and r["framework"] != "torch" else ""
@@ -307,9 +311,10 @@ def markdown(rows: Sequence[dict]) -> str:
         impl = r["impl"] if r["impl"] == r["resolved"] else f"{r['impl']} ({r['resolved']})"
         isa = "" if r["framework"] == "torch" else (r["isa"] + (f" ({r['isa_env']})" if r["isa_env"] else ""))
         nodes = "" if r["nodes"] < 0 else f"{r['nodes']} ({r['compute_nodes']})"
+        mixconv_nodes = "" if r.get("mixconv_nodes", -1) < 0 else str(r["mixconv_nodes"])
         compile_s = "" if r["framework"] == "torch" else f"{r['compile_s']:.1f}"
         lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['mode']} | {impl} | {isa} | {r['img_s']:.1f} | "
-                     f"{ratio} | {compile_s} | {nodes} | {r['peak_rss_gib']:.2f} | {rss_ratio} | "
+                     f"{ratio} | {compile_s} | {nodes} | {mixconv_nodes} | {r['peak_rss_gib']:.2f} | {rss_ratio} | "
                      f"{r.get('load', 0):.1f} |")
     return "\n".join(lines)
 
