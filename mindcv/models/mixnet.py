@@ -248,14 +248,16 @@ class MixNetBlock(nn.Cell):
         mid = args.in_chs * args.expand_ratio
         self.residual = args.stride == 1 and args.in_chs == args.out_chs
         cells = []
-        grouped = "split" if mixconv_impl == "split" else "grouped"  # MindCV's form only with split
+        # split is MindCV's graph throughout; otherwise one group=g 1x1 conv and the device's fastest pooling
+        grouped = "split" if mixconv_impl == "split" else "grouped"
+        pool = "mean" if mixconv_impl == "split" else "auto"
         if args.expand_ratio != 1:
             cells += [GroupedConv2d(args.in_chs, mid, [1] * args.expand_groups, padding=padding, impl=grouped),
                       _bn(mid, bn_eps, bn_momentum), create_act(args.act)]
         cells += [MixConv2d(mid, list(args.dw_kernels), stride=args.stride, padding=padding, impl=mixconv_impl),
                   _bn(mid, bn_eps, bn_momentum), create_act(args.act)]
         if args.se_ratio > 0:
-            cells.append(SqueezeExcite(mid, int(args.in_chs * args.se_ratio), act=se_act))
+            cells.append(SqueezeExcite(mid, int(args.in_chs * args.se_ratio), act=se_act, pool_impl=pool))
         cells += [GroupedConv2d(mid, args.out_chs, [1] * args.project_groups, padding=padding, impl=grouped),
                   _bn(args.out_chs, bn_eps, bn_momentum)]
         self.convs = nn.SequentialCell(cells)
@@ -342,7 +344,7 @@ class MixNet(nn.Cell):
             _bn(feature_size, bn_eps, bn_momentum),
             nn.ReLU(),
         ])
-        self.pool = GlobalAvgPooling()
+        self.pool = GlobalAvgPooling(impl="mean" if mixconv_impl == "split" else "auto")
         self.dropout = nn.Dropout(p=drop_rate) if drop_rate > 0 else nn.Identity()
         self.classifier = nn.Dense(feature_size, num_classes)
         self._initialize_weights()

@@ -105,7 +105,7 @@ def test_grouped_conv_rejects_unknown_forms():
 
 
 def test_mixnet_uses_the_plain_forms_only_with_split():
-    """mixconv_impl='split' is MindCV's graph throughout; the default uses the grouped convs."""
+    """mixconv_impl='split' is MindCV's graph throughout; the default uses the grouped convs and the GEMM pooling."""
     split = create_model("mixnet_s", num_classes=10, mixconv_impl="split")
     default = create_model("mixnet_s", num_classes=10)
 
@@ -113,6 +113,8 @@ def test_mixnet_uses_the_plain_forms_only_with_split():
         return {c.impl for _, c in net.cells_and_names() if isinstance(c, GroupedConv2d) and c.num_groups > 1}
 
     assert grouped_impls(split) == {"split"} and grouped_impls(default) == {"grouped"}
+    pools = [{c.impl for _, c in net.cells_and_names() if isinstance(c, GlobalAvgPooling)} for net in (split, default)]
+    assert pools == [{"mean"}, {"matmul"}]
     x = ms.Tensor(np.random.default_rng(3).normal(size=(2, 3, 32, 32)).astype(np.float32))
     for p_split, p_default in zip(split.get_parameters(), default.get_parameters()):
         p_default.set_data(p_split.data.copy())

@@ -50,4 +50,7 @@ def test_mindcv_checkpoint_loads_and_gives_same_logits(tmp_path, model, size, nu
         net.set_train(False)
         ours = net(ms.Tensor(x)).asnumpy()
         assert ours.shape == theirs.shape
-        assert np.abs(ours - theirs).max() <= 1e-5 * max(1.0, float(np.abs(theirs).max())), impl
+        if impl == "split":  # the same graph as MindCV's: the same numbers
+            np.testing.assert_array_equal(ours, theirs)
+        else:
+            assert np.abs(ours - theirs).max() <= 1e-5 * max(1.0, float(np.abs(theirs).max())), impl

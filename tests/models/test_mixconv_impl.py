@@ -302,10 +302,10 @@ def test_benchmark_shapes_plan_and_table():
     assert ("ms", "mixnet_s", "fused", "auto", "train", (32, 64)) in runs and len(runs) == 6
     row = {"framework": "mindspore", "model": "mixnet_s", "impl": "auto", "resolved": "split", "isa": "auto",
            "isa_env": "", "mode": "eval", "size": 32, "batch": 64, "compile_s": 3.0, "img_s": 50.0,
-           "peak_rss_gib": 1.5, "nodes": 10, "compute_nodes": 6}
+           "peak_rss_gib": 1.5, "nodes": 10, "compute_nodes": 6, "mixconv_nodes": 4}
     peer = dict(row, framework="torch", impl="torch", resolved="torch", img_s=100.0, peak_rss_gib=1.0, nodes=-1)
     table = bench.markdown([peer, row])
     assert "| auto (split) |" in table and "| 0.50x |" in table and "| 1.50x |" in table
-    assert "10 (6)" in table
+    assert "| 10 (6) | 4 |" in table
     with pytest.raises(SystemExit):
         bench.parse_args(["--steps", "0"])
