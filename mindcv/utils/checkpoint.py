@@ -7,7 +7,6 @@ MindSpore checkpoints written by MindCV-style training hold more than model weig
 quietly, and reports anything else.
 """
 import os
-import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn
 
+from .io import atomic_path
 from .logger import get_logger
 
 logger = get_logger(__name__)
@@ -110,21 +110,12 @@ def save_checkpoint_atomic(params_or_cell: Any, path: PathLike,
     `append_dict` adds metadata (str, int, float, bool). Returns the path written.
     """
     path = os.path.abspath(os.fspath(path))
-    directory = os.path.dirname(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"checkpoint path {path} is a directory; give a file name such as model.ckpt")
-    os.makedirs(directory, exist_ok=True)
     save_obj = _save_object(params_or_cell)
     extra = _check_append_dict(append_dict)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp.ckpt", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".tmp.ckpt") as tmp:
         ms.save_checkpoint(save_obj, tmp, append_dict=extra)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

@@ -23,7 +23,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 from mindspore import Tensor, ops
 from mindspore import dtype as mstype
 
+from ...utils.io import atomic_path
 from .mixconv_fused import FusedDepthwise, fused_geometry
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "mixconv_native.cc")
@@ -75,18 +75,12 @@ def build_library(directory: Optional[str] = None) -> str:
     target = os.path.join(directory, f"mixconv_native_{library_key(compiler)}.so")
     if os.path.isfile(target):
         return target
-    fd, partial = tempfile.mkstemp(prefix=".mixconv_native_", suffix=".so.partial", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=".so.partial") as partial:  # concurrent builders each rename a whole file
         result = subprocess.run([compiler, *FLAGS, "-o", partial, SOURCE], capture_output=True, text=True,
                                 check=False)
         if result.returncode != 0:
             raise RuntimeError(f"{compiler} failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
         os.chmod(partial, 0o755)
-        os.replace(partial, target)  # atomic: concurrent builders each rename a complete file
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     return target
 
 
