@@ -21,32 +21,21 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-import mindcv  # noqa: F401  (CPU tuning must precede any mindspore import)
-from mindcv.scheduler import SCHEDULERS
+from mindcv.choices import (AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, IMAGENET_DEFAULT_MEAN,
+                            IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES,
+                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS)
+from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
+from mindcv.utils.io import atomic_write_text
 from mindcv.utils.logger import get_logger
 
 __all__ = ["ConfigError", "Option", "ToolOptions", "create_parser", "parse_args", "load_config", "save_config",
-           "format_config", "options_markdown", "resolve_jit_level", "OPTIONS", "GROUPS"]
+           "format_config", "options_markdown", "OPTIONS", "GROUPS"]
 
 logger = get_logger(__name__)
 
-# Allowed values shared with the factories (tests check they agree with mindcv.optim / mindcv.loss).
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "lamb")
-LOSSES = ("CE", "BCE")
-WEIGHT_DECAY_FILTERS = ("disable", "auto", "norm_and_bias")
-AMP_LEVELS = ("O0", "O1", "O2", "O3")
-INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area", "pilcubic", "antialias")
 TRUE_WORDS = ("true", "yes", "y", "on", "1")
 FALSE_WORDS = ("false", "no", "n", "off", "0")
 NULL_WORDS = ("none", "null", "~")
-
-IMAGENET_MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]
-IMAGENET_STD = [0.229 * 255, 0.224 * 255, 0.225 * 255]
-
-
-class ConfigError(ValueError):
-    """A bad option value or config file; the message names the key, the value and the fix."""
-
 
 @dataclass(frozen=True)
 class Option:
@@ -68,6 +57,7 @@ class Option:
     high: Optional[float] = None
     interval: str = "[]"
     aliases: Tuple[str, ...] = ()
+    unused: str = ""  # accepted so MindCV recipes run, but not used here: why (warned when set to a non-default)
 
 
 @dataclass(frozen=True)
@@ -101,22 +91,25 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("log_interval", "int", 100, "steps between training log lines", low=1),
         _o("seed", "int", 42, "seed of numpy, random and mindspore", low=0),
         _o("device_target", "str", None, "Ascend, GPU or CPU; None: the device this MindSpore build runs on",
-           choices=("Ascend", "GPU", "CPU"), nullable=True),
+           choices=DEVICE_TARGETS, nullable=True),
         _o("jit_level", "str", None, "graph compile level; None: O2 on Ascend, O0 on CPU/GPU",
-           choices=("O0", "O1", "O2"), nullable=True),
+           choices=JIT_LEVELS, nullable=True),
     ]),
     ("Dataset", [
         _o("dataset", "str", "imagenet", "dataset name (an image folder tree for imagenet)"),
         _o("data_dir", "str", "./", "dataset root directory"),
         _o("train_split", "str", "train", "sub-directory / split used for training"),
         _o("val_split", "str", "val", "sub-directory / split used for validation"),
-        _o("dataset_download", "bool", False, "download the dataset if the dataset supports it"),
+        _o("dataset_download", "bool", False, "download the dataset if the dataset supports it",
+           unused="no dataset here is downloaded: prepare the ImageNet folders by hand; digits is written from "
+                  "scikit-learn on first use"),
         _o("num_parallel_workers", "int", 8, "data-loading worker threads", low=1),
         _o("shuffle", "bool", True, "shuffle the training set"),
         _o("num_samples", "int", None, "use only this many samples; None: all", nullable=True, low=1),
         _o("batch_size", "int", 128, "batch size per device", low=1),
         _o("drop_remainder", "bool", True, "drop the last incomplete training batch"),
-        _o("aug_repeats", "int", 0, "repeated augmentation count (0 or 1: off)", low=0),
+        _o("aug_repeats", "int", 0, "repeated augmentation count (0 or 1: off)", low=0,
+           unused="repeated augmentation is not implemented; every image is seen once per epoch"),
     ]),
     ("Augmentation", [
         _o("image_resize", "int", 224, "training crop / evaluation image size", low=1),
@@ -129,14 +122,15 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("interpolation", "str", "bilinear", "resize interpolation", choices=INTERPOLATIONS),
         _o("auto_augment", "str", None, "policy, e.g. randaug-m9-mstd0.5, randaug-m9-mstd0.5-inc1, "
            "autoaug-mstd0.5, trivialaugwide; None: off", nullable=True),
-        _o("aug_splits", "int", 0, "augmentation splits (0: off, 3: AugMix-style)", low=0),
+        _o("aug_splits", "int", 0, "augmentation splits (0: off, 3: AugMix-style)", low=0,
+           unused="AugMix-style splits are not implemented"),
         _o("re_prob", "float", 0.0, "random erasing probability", low=0, high=1),
         _o("re_scale", "float_pair", (0.02, 0.33), "random erasing area range", low=0, high=1),
         _o("re_ratio", "float_pair", (0.3, 3.3), "random erasing aspect-ratio range", low=0, interval="(]"),
         _o("re_value", "erase_value", 0, "random erasing fill: a number, 3 numbers, or random"),
         _o("re_max_attempts", "int", 10, "random erasing attempts per image", low=1),
-        _o("mean", "float_list", IMAGENET_MEAN, "per-channel mean (0-255 scale)"),
-        _o("std", "float_list", IMAGENET_STD, "per-channel std (0-255 scale)", low=0, interval="(]"),
+        _o("mean", "float_list", IMAGENET_DEFAULT_MEAN, "per-channel mean (0-255 scale)"),
+        _o("std", "float_list", IMAGENET_DEFAULT_STD, "per-channel std (0-255 scale)", low=0, interval="(]"),
         _o("crop_pct", "float", 0.875, "evaluation centre-crop fraction", low=0, high=1, interval="(]"),
         _o("mixup", "float", 0.0, "mixup Beta(alpha, alpha); 0: off", low=0),
         _o("cutmix", "float", 0.0, "cutmix Beta(alpha, alpha); 0: off", low=0),
@@ -153,16 +147,17 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("mixconv_impl", "str", None, "how the MixConv layers run: split (MindCV's form), fused (one conv per "
            "MixConv, for Ascend), native (CPU: one C++ operator per MixConv), auto (native on CPU, fused on "
            "Ascend, split on GPU); None: the model's default (auto). Checkpoints are the same for all",
-           choices=("split", "fused", "auto", "native"), nullable=True),
+           choices=MIXCONV_IMPLS, nullable=True),
         _o("pretrained", "bool", False, "start from the published ImageNet weights"),
         _o("ckpt_path", "str", "", "initial weights from this checkpoint file"),
         _o("resume", "str", "", "resume training: a checkpoint path, or auto for the latest in ckpt_save_dir"),
-        _o("resume_opt", "bool", False, "with ckpt_path: also restore the optimizer state"),
+        _o("resume_opt", "bool", False, "with ckpt_path: also restore the optimizer state",
+           unused="ckpt_path loads weights only; use --resume to continue a run with its optimizer state"),
         _o("keep_checkpoint_max", "int", 10, "checkpoints kept", low=1),
         _o("ckpt_save_dir", "str", "./ckpt", "output directory (checkpoints, logs, effective config)"),
         _o("ckpt_save_interval", "int", 1, "epochs between checkpoints", low=1),
         _o("ckpt_save_policy", "str", "latest_k", "which checkpoints to keep: latest_k, or top_k "
-           "(by validation accuracy; needs val_while_train)", choices=("latest_k", "top_k")),
+           "(by validation accuracy; needs val_while_train)", choices=CKPT_SAVE_POLICIES),
         _o("epoch_size", "int", 90, "training epochs", low=1),
         _o("dataset_sink_mode", "bool", True, "feed data through the device queue"),
         _o("ema", "bool", False, "train: keep an exponential moving average of the weights; validate/infer/export: "
@@ -211,12 +206,14 @@ GROUPS: List[Tuple[str, List[Option]]] = [
            "fp16, O3 all fp16", choices=AMP_LEVELS),
         _o("val_amp_level", "str", "O0", "precision used for validation", choices=AMP_LEVELS),
         _o("amp_cast_list", "str", None, "cells cast to fp16 (O1) or kept fp32 (O2), e.g. \"[nn.Conv2d]\"; "
-           "None: MindSpore's lists", nullable=True),
+           "None: MindSpore's lists", nullable=True,
+           unused="MindSpore's own white/black lists are used for every amp_level"),
         _o("loss_scale_type", "str", "fixed", "fixed, dynamic (drops overflowing steps), or auto",
-           choices=("fixed", "dynamic", "auto")),
+           choices=LOSS_SCALE_TYPES),
         _o("loss_scale", "float", 1.0, "loss scale (the initial one when dynamic)", low=1),
         _o("drop_overflow_update", "bool", False, "skip the update of a step whose gradients overflow"),
-        _o("eval_shuffle", "bool", False, "shuffle the evaluation data"),
+        _o("eval_shuffle", "bool", False, "shuffle the evaluation data",
+           unused="evaluation reads each image once in a fixed order; the result does not depend on it"),
     ]),
 ]
 
@@ -415,6 +412,9 @@ def _closest_key(key: str) -> str:
 
 def _read_yaml(path: str) -> dict:
     """The mapping in a YAML file (an empty file is an empty mapping)."""
+    if os.path.isdir(path):
+        raise ConfigError(f"config file {path} is a directory: pass a YAML recipe such as "
+                          f"configs/mixnet/mixnet_s_demo.yaml to -c")
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
     try:
@@ -487,7 +487,7 @@ def _add_option(group: argparse._ArgumentGroup, opt: Option) -> None:
 
 def _config_parser() -> argparse.ArgumentParser:
     """The first-pass parser that only knows -c/--config."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser = ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("-c", "--config", type=str, default="",
                         help="YAML recipe whose keys override the defaults (the command line overrides it)")
     return parser
@@ -499,7 +499,7 @@ def create_parser(tool: Optional[ToolOptions] = None) -> argparse.ArgumentParser
     ``tool``: a script's own options (listed first, in their own group) and positional argument.
     """
     positional = f" {tool.positional_metavar or tool.positional.upper()} [...]" if tool and tool.positional else ""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=tool.prog if tool else None,
         description=tool.description if tool else "MixNet training and evaluation (MindCV's options; a YAML "
                                                    "recipe via -c)",
@@ -568,33 +568,38 @@ def validate_args(args: argparse.Namespace, extra_options: Sequence[Option] = ()
             raise ConfigError(_describe_error("config", name, value, err)) from None
     _apply_deprecated(args)
     _check_combinations(args)
+    _warn_unused(args)
     return args
+
+
+def _warn_unused(args: argparse.Namespace) -> None:
+    """One warning per option that MindCV recipes may set but that nothing here uses, when set."""
+    for opt in OPTIONS.values():
+        if opt.unused and _plain(getattr(args, opt.name)) != _plain(opt.default):
+            logger.warning("option %s=%s is accepted for MindCV recipes but has no effect here: %s", opt.name,
+                           getattr(args, opt.name), opt.unused)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None, tool: Optional[ToolOptions] = None) -> argparse.Namespace:
     """Options from the defaults, then the YAML file of -c/--config, then the command line.
 
     ``tool``: a script's own options and positional argument (validate.py, infer.py, export.py).
-    Errors (unknown keys or flags, bad values) end the program with status 2 and a one-line message.
+    Errors (unknown keys or flags, bad values) raise ConfigError with a one-line message; ``--help`` exits.
     """
     parser = create_parser(tool)
     extra = tuple(tool.options) if tool else ()
     argv = list(sys.argv[1:] if argv is None else argv)
     first, remaining = _config_parser().parse_known_args(argv)
-    try:
-        if first.config:
-            parser.set_defaults(**load_config(first.config, extra))
-        if tool is not None and tool.positional:  # values of the positional may sit between options
-            args, extras = parser.parse_known_intermixed_args(remaining)
-        else:
-            args, extras = parser.parse_known_args(remaining)
-        if extras:
-            parser.error(_unknown_args_message(extras))
-        args.config = first.config
-        return validate_args(args, extra)
-    except ConfigError as err:
-        parser.error(str(err))
-        raise  # unreachable: parser.error exits
+    if first.config:
+        parser.set_defaults(**load_config(first.config, extra))
+    if tool is not None and tool.positional:  # values of the positional may sit between options
+        args, extras = parser.parse_known_intermixed_args(remaining)
+    else:
+        args, extras = parser.parse_known_args(remaining)
+    if extras:
+        raise ConfigError(_unknown_args_message(extras))
+    args.config = first.config
+    return validate_args(args, extra)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -624,9 +629,10 @@ def config_to_yaml(args: argparse.Namespace) -> str:
 
 def save_config(args: argparse.Namespace, path: str) -> str:
     """Write the effective configuration as YAML, atomically; loading it with -c gives ``args`` back."""
-    from mindcv.utils.io import atomic_write_text
-
-    return atomic_write_text(path, config_to_yaml(args))
+    try:
+        return atomic_write_text(path, config_to_yaml(args))
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {err.strerror or err}; choose another ckpt_save_dir") from err
 
 
 def format_config(args: argparse.Namespace) -> str:
@@ -640,13 +646,6 @@ def format_config(args: argparse.Namespace) -> str:
             mark = "*" if _plain(value) != _plain(opt.default) else " "
             lines.append(f" {mark} {opt.name.ljust(width)} : {_plain(value)}")
     return "\n".join(lines)
-
-
-def resolve_jit_level(jit_level: Optional[str], device_target: str) -> str:
-    """The compile level to use: the configured one, else O2 on Ascend and O0 elsewhere."""
-    if jit_level:
-        return jit_level
-    return "O2" if device_target == "Ascend" else "O0"
 
 
 def _markdown_default(opt: Option) -> str:

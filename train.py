@@ -3,41 +3,47 @@
     python train.py -c configs/mixnet/mixnet_s_demo.yaml
     msrun --worker_num 8 --local_worker_num 8 python train.py -c configs/mixnet/mixnet_s_ascend.yaml \
         --data_dir /path/to/imagenet
+
+Nothing is written to ckpt_save_dir until the data, the model and the initial weights have been checked.
 """
 import json
 import os
 import sys
+from typing import Optional, Sequence
 
-import mindcv  # noqa: F401  (CPU start-up tuning before MindSpore loads)
+from config import format_config, parse_args, save_config
+from mindcv.utils.cli import run_main
+from mindcv.utils.io import check_writable
 from mindcv.utils.logger import add_file_handler, get_logger, info_all_ranks
 
 logger = get_logger("train")
 
+DIVERGED_EXIT = 3
 
-def main(argv=None) -> int:
-    from config import format_config, parse_args, save_config
-    from mindcv.utils.setup import (build_loaders, build_model, build_train_step, resolve_resume, set_context,
-                                    set_seeds)
-    from mindcv.utils.trainer import Trainer, TrainerConfig, TrainingDiverged
+
+def _train(argv: Optional[Sequence[str]]) -> int:
+    """Body of train.py."""
+    args = parse_args(argv)
+    check_writable(os.path.join(args.ckpt_save_dir, "config.yaml"), "ckpt_save_dir")
+    # function-local imports: --help and option errors answer without MindSpore's start-up
+    from mindcv.engine import (Trainer, TrainerConfig, TrainingDiverged, build_loaders, build_model,
+                               build_train_step, resolve_resume, set_context, set_seeds)
     from mindcv.utils.distributed import init_distributed, weights_fingerprint
 
-    args = parse_args(argv)
-    device = set_context(args)
+    args = set_context(args)
     dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv))
-    logger.info("rank %d of %d, shard %d; device %s, mode %s, jit level %s, cpu tuning: %s", dist.rank,
-                dist.group_size, dist.rank, device, "graph" if args.mode == 0 else "PyNative", args.jit_level,
-                mindcv.apply_cpu_tuning())
-    os.makedirs(args.ckpt_save_dir, exist_ok=True)
-    if dist.is_main:
-        add_file_handler(os.path.join(args.ckpt_save_dir, "train.log"))
-        save_config(args, os.path.join(args.ckpt_save_dir, "config.yaml"))
-        logger.info("effective configuration (saved to %s):\n%s", os.path.join(args.ckpt_save_dir, "config.yaml"),
-                    format_config(args))
+    logger.info("rank %d of %d; device %s, mode %s, jit level %s", dist.rank, dist.group_size, args.device_target,
+                "graph" if args.mode == 0 else "PyNative", args.jit_level)
     set_seeds(args.seed)  # the same on every rank: identical initial weights by construction
     data = build_loaders(args, dist)
     model = build_model(args, data.num_classes)
     parts = build_train_step(args, model, data, dist)
     start_epoch = resolve_resume(args, parts.train_step, dist)
+    if dist.is_main:
+        config_path = os.path.join(args.ckpt_save_dir, "config.yaml")
+        save_config(args, config_path)
+        add_file_handler(os.path.join(args.ckpt_save_dir, "train.log"))
+        logger.info("effective configuration (saved to %s):\n%s", config_path, format_config(args))
     cfg = TrainerConfig(
         epochs=args.epoch_size, batch_size=args.batch_size, steps_per_epoch=data.steps_per_epoch,
         lr_schedule=parts.lr_schedule, output_dir=args.ckpt_save_dir, model_name=args.model, start_epoch=start_epoch,
@@ -52,7 +58,7 @@ def main(argv=None) -> int:
         history = trainer.fit()
     except TrainingDiverged as err:
         logger.error("%s", err)
-        return 3
+        return DIVERGED_EXIT
     if dist.group_size > 1:
         info_all_ranks("final weights fingerprint: %s", weights_fingerprint(model))
     if history and dist.is_main:
@@ -62,6 +68,11 @@ def main(argv=None) -> int:
             summary += f", val top-1 {last['val_top1']:.2f} %, top-5 {last['val_top5']:.2f} %"
         logger.info("%s; checkpoints in %s", summary, args.ckpt_save_dir)
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point: 0 on success, 2 with a one-line message on bad input, 3 when training diverged."""
+    return run_main("train.py", _train, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import tempfile
 import time
 from typing import Dict, List
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("GLOG_v", "3")
 
 import mindcv  # noqa: E402,F401  (CPU tuning before mindspore loads)

@@ -4,7 +4,7 @@
 
 Prints a Markdown table: for each of MobileNetV1 / V2, the depthwise kernels 3x3 (the plain network),
 5x5, 7x7, 9x9 (vanilla large kernels) and MixConv35 / 357 / 3579, with trainable parameters,
-multiply-adds per 224x224 image (conv + dense, ``mindcv.utils.model_summary.count_macs``) and the
+multiply-adds per 224x224 image (conv + dense, ``mindcv.models.summary.count_macs``) and the
 forward time of a batch after warm-up (median and minimum). This is the cost side of the paper's
 Figure 4; its accuracy side needs ImageNet training and is not measured here.
 """
@@ -16,10 +16,6 @@ import sys
 import time
 from typing import Dict, List, Sequence
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 import mindcv  # noqa: E402,F401  (CPU tuning before mindspore loads)
 import numpy as np  # noqa: E402
 
@@ -27,7 +23,7 @@ import mindspore as ms  # noqa: E402
 
 from mindcv.models import create_model  # noqa: E402
 from mindcv.models import mobilenet  # noqa: E402,F401  (registers the MobileNets)
-from mindcv.utils.model_summary import count_macs, count_params  # noqa: E402
+from mindcv.models.summary import count_macs, count_params  # noqa: E402
 
 KERNEL_SETS = ("", "_dw5", "_dw7", "_dw9", "_mixconv35", "_mixconv357", "_mixconv3579")
 MODES = {"pynative": ms.PYNATIVE_MODE, "graph": ms.GRAPH_MODE}

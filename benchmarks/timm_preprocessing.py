@@ -23,7 +23,6 @@ import os
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("GLOG_v", "3")
 
 import mindcv  # noqa: E402,F401  (CPU tuning before mindspore loads)

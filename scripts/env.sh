@@ -19,6 +19,11 @@ if [ ! -f "$VENV/.complete" ]; then
   "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements-dev.txt" >&2
   touch "$VENV/.complete"
 fi
+# the package itself, editable, pointing at this clone (re-pointed when another clone shares the venv)
+if [ "$(cd / && "$VENV/bin/python" -c 'import importlib.util as u, os; s = u.find_spec("mindcv"); print(os.path.dirname(os.path.dirname(s.origin)) if s else "")')" != "$ROOT" ]; then
+  echo "[env] pip install -e $ROOT" >&2
+  PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT" >&2
+fi
 # install_peer NAME REQUIREMENTS: a --no-deps --target directory keyed by the requirements' hash
 install_peer() {
   local req="$ROOT/$2" hash dir

@@ -1,10 +1,8 @@
-"""Shared test set-up: quiet MindSpore, CPU tuning before MindSpore loads, repo root on sys.path."""
-import os
-import sys
+"""Shared test set-up: quiet MindSpore, CPU tuning before MindSpore loads.
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+The package under test is the one in this clone: ``python -m pytest`` puts the working directory (the clone's
+root) first on the import path; scripts' subprocesses run from the root too."""
+import os
 
 os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only on stderr
 

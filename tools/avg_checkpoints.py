@@ -12,25 +12,27 @@ out. The output is written atomically and loads with validate.py / infer.py / ex
 import argparse
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
+import mindcv  # noqa: F401  (CPU start-up tuning before MindSpore loads)
+import numpy as np
 
-import mindcv  # noqa: E402,F401  (CPU start-up tuning before MindSpore loads)
-from mindcv.utils.logger import get_logger  # noqa: E402
+import mindspore as ms
+
+from mindcv.utils.checkpoint import (EMA_PREFIX, EPOCH_FILE, epoch_files, has_ema,
+                                     is_training_state, load_param_dict, read_checkpoint_meta, read_run_index,
+                                     save_checkpoint_atomic)
+from mindcv.utils.cli import ArgumentParser, UserError, run_main
+from mindcv.utils.logger import get_logger
 
 logger = get_logger("avg_checkpoints")
 
-INDEX_FILE = "checkpoints.json"
-EPOCH_FILE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)_(?P<step>\d+)\.ckpt$")
 KEPT_META = ("model_name", "num_classes", "class_names", "variant_options")
-EMA_PREFIX = "ema."
 
 
-class AverageError(RuntimeError):
+class AverageError(UserError):
     """Bad input to the averaging (files, selection); reported as a one-line message."""
 
 
@@ -43,9 +45,9 @@ class Candidate:
     metric: Optional[float]
 
 
-def create_parser() -> argparse.ArgumentParser:
+def create_parser() -> ArgumentParser:
     """The command line."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="avg_checkpoints.py", description="Average the weights of the top-k or last-k checkpoints of a run",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     source = parser.add_mutually_exclusive_group(required=True)
@@ -66,39 +68,14 @@ def create_parser() -> argparse.ArgumentParser:
 # which checkpoints
 # ----------------------------------------------------------------------------------------------
 
-def _from_index(directory: str) -> Optional[List[Candidate]]:
-    """Candidates listed in the run's checkpoints.json whose files exist (None without a readable index)."""
-    path = os.path.join(directory, INDEX_FILE)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            records = json.load(f)
-        found = [Candidate(os.path.join(directory, r["file"]), int(r["epoch"]),
-                           None if r.get("metric") is None else float(r["metric"])) for r in records]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        logger.warning("ignoring unreadable %s (%s); using the checkpoint file names", path, err)
-        return None
-    return [c for c in found if os.path.isfile(c.path)]
-
-
-def _from_names(directory: str) -> List[Candidate]:
-    """Candidates from <model>-<epoch>_<step>.ckpt file names (no metric known)."""
-    found = []
-    for name in os.listdir(directory):
-        match = EPOCH_FILE.match(name)
-        if match:
-            found.append(Candidate(os.path.join(directory, name), int(match.group("epoch")), None))
-    return found
-
-
 def run_candidates(directory: str) -> List[Candidate]:
     """The epoch checkpoints of a run directory (checkpoints.json first, file names otherwise)."""
     if not os.path.isdir(directory):
         raise AverageError(f"--input {directory} is not a directory (expected train.py's --ckpt_save_dir)")
-    found = _from_index(directory)
-    if not found:
-        found = _from_names(directory)
+    found = [Candidate(os.path.join(directory, r["file"]), r["epoch"], r["metric"])
+             for r in read_run_index(directory) or []]
+    if not found:  # no index: the file names (no metric known)
+        found = [Candidate(os.path.join(directory, name), epoch, None) for epoch, _, name in epoch_files(directory)]
     if not found:
         raise AverageError(f"no epoch checkpoints (<model>-<epoch>_<step>.ckpt) in {directory}")
     return found
@@ -129,16 +106,11 @@ def select(candidates: List[Candidate], num: int, how: str) -> List[Candidate]:
 
 def network_weights(path: str, use_ema: bool) -> Dict[str, "object"]:
     """name -> numpy array of the network parameters of one checkpoint (their EMA copies, where present, when asked)."""
-    from mindcv.utils.checkpoint import CheckpointError, is_training_state, load_param_dict
-
-    try:
-        params = load_param_dict(path)
-    except CheckpointError as err:
-        raise AverageError(str(err)) from err
+    params = load_param_dict(path)
     weights = {name: p.asnumpy() for name, p in params.items() if not is_training_state(name) and len(p.shape) > 0}
     if use_ema:
         ema = {name[len(EMA_PREFIX):]: p for name, p in params.items() if name.startswith(EMA_PREFIX)}
-        if not ema:
+        if not has_ema(params):
             raise AverageError(f"--use_ema but {path} holds no EMA weights (no 'ema.*' entries); run without --use_ema")
         weights.update({name: ema[name].asnumpy() for name in weights if name in ema})
     if not weights:
@@ -160,8 +132,6 @@ def _check_same_layout(reference: Dict[str, object], other: Dict[str, object], r
 
 def average(paths: Sequence[str], use_ema: bool) -> Dict[str, object]:
     """Element-wise mean of the network parameters of ``paths`` (float64 sums, original dtypes)."""
-    import numpy as np
-
     first = network_weights(paths[0], use_ema)
     sums = {name: value.astype(np.float64) for name, value in first.items()}
     for path in paths[1:]:
@@ -174,8 +144,6 @@ def average(paths: Sequence[str], use_ema: bool) -> Dict[str, object]:
 
 def output_metadata(paths: Sequence[str], use_ema: bool) -> Dict[str, object]:
     """model_name / num_classes / class_names / variant_options of the first checkpoint, plus the provenance."""
-    from mindcv.utils.checkpoint import read_checkpoint_meta
-
     meta = read_checkpoint_meta(paths[0])
     kept = {key: meta[key] for key in KEPT_META if key in meta and isinstance(meta[key], (str, int, float))}
     kept["averaged_from"] = json.dumps([os.path.basename(p) for p in paths])
@@ -196,9 +164,6 @@ def default_output(args, paths: Sequence[str]) -> str:
 
 def _average(argv: Optional[Sequence[str]]) -> int:
     """Body of the tool."""
-    import mindspore as ms
-    from mindcv.utils.checkpoint import save_checkpoint_atomic
-
     args = create_parser().parse_args(argv)
     if args.files:
         missing = [p for p in args.files if not os.path.isfile(p)]
@@ -221,11 +186,7 @@ def _average(argv: Optional[Sequence[str]]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point: 0 on success, 2 with a one-line message on bad input."""
-    try:
-        return _average(argv)
-    except (AverageError, OSError) as err:
-        print(f"avg_checkpoints.py: error: {err}", file=sys.stderr, flush=True)
-        return 2
+    return run_main("avg_checkpoints.py", _average, argv)
 
 
 if __name__ == "__main__":

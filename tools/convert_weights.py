@@ -8,29 +8,25 @@ train.py load.
 timm's ``mixnet_s/m/l`` -> ``--model timm_mixnet_s/m/l``; ``mixnet_xl`` -> ``mixnet_xl``;
 ``tf_mixnet_s/m/l`` -> ``tf_mixnet_s/m/l``. ``.safetensors`` files need no PyTorch; ``.pth`` files do.
 """
-import argparse
-import os
 import sys
 from typing import List, Optional
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import mindcv  # noqa: E402,F401  (CPU start-up tuning before MindSpore loads)
+import mindcv  # noqa: F401  (CPU start-up tuning before MindSpore loads)
+from mindcv.models.convert import convert_timm_checkpoint
+from mindcv.models.mixnet import TIMM_VARIANTS
+from mindcv.utils.cli import ArgumentParser, run_main
 
 
 def _variant_names() -> List[str]:
     """The registered variants that take timm / TF weights."""
-    from mindcv.models.mixnet import TIMM_VARIANTS
-
     return sorted(TIMM_VARIANTS)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ArgumentParser:
     """The command line of the converter."""
     names = _variant_names()
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
+        prog="convert_weights.py",
         description="Convert a timm/geffnet MixNet state dict (.pth/.pt with torch, .safetensors without) into a "
                     "MindSpore checkpoint that records its variant.",
         epilog="timm mixnet_s/m/l -> timm_mixnet_s/m/l, mixnet_xl -> mixnet_xl, tf_mixnet_s/m/l -> tf_mixnet_s/m/l")
@@ -44,21 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Convert, print the written path and how to use it; errors go to stderr with exit code 2."""
+def _convert(argv: Optional[List[str]]) -> int:
+    """Convert, print the written path and how to use it."""
     args = build_parser().parse_args(argv)
-    from mindcv.models.convert import convert_timm_checkpoint
-    from mindcv.utils.checkpoint import CheckpointError
-
-    try:
-        path = convert_timm_checkpoint(args.source, args.model, output=args.output, use_ema=args.use_ema)
-    except (CheckpointError, FileNotFoundError) as err:
-        print(f"convert_weights: error: {err}", file=sys.stderr)
-        return 2
+    path = convert_timm_checkpoint(args.source, args.model, output=args.output, use_ema=args.use_ema)
     print(path)
     print(f"load it with create_model('{args.model}', checkpoint_path='{path}') or "
           f"validate.py --model {args.model} --ckpt_path {path}", file=sys.stderr)
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point: 0 on success, 2 with a one-line message on bad input."""
+    return run_main("convert_weights.py", _convert, argv)
 
 
 if __name__ == "__main__":

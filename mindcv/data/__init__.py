@@ -1,7 +1,8 @@
 """Data: ImageNet-layout datasets, MindCV's augmentation recipe, Mixup/CutMix, loaders, the digits demo set."""
 from .auto_augment import SUPPORTED_POLICIES, create_auto_augment, parse_auto_augment
 from .constants import DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from .dataset_factory import DatasetError, FolderIndex, create_dataset, get_class_names, scan_image_folder
+from .dataset_factory import (DatasetError, FolderIndex, create_dataset, get_class_names, image_files,
+                              scan_image_folder, subfolders)
 from .loader import create_loader, labels_are_soft
 from .mixup import Mixup
 from .transforms_factory import create_transforms
@@ -10,6 +11,8 @@ __all__ = [
     "create_dataset",
     "get_class_names",
     "scan_image_folder",
+    "image_files",
+    "subfolders",
     "DatasetError",
     "FolderIndex",
     "create_transforms",

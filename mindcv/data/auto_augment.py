@@ -49,6 +49,7 @@ from typing import List, Optional, Sequence, Tuple
 from mindspore.dataset import transforms, vision
 from mindspore.dataset.vision import Inter
 
+from ..choices import AUTO_AUGMENT_POLICIES
 from ..utils.logger import get_logger
 
 __all__ = ["AutoAugmentSpec", "parse_auto_augment", "create_auto_augment", "magnitude_distribution",
@@ -56,7 +57,7 @@ __all__ = ["AutoAugmentSpec", "parse_auto_augment", "create_auto_augment", "magn
 
 _logger = get_logger(__name__)
 
-SUPPORTED_POLICIES = ("randaug", "autoaug", "autoaugr", "trivialaugwide")
+SUPPORTED_POLICIES = AUTO_AUGMENT_POLICIES
 _LEVEL_MAX = 10  # timm's _LEVEL_DENOM: magnitude 10 is each op's maximum
 _RA_BINS = _LEVEL_MAX + 1
 _TA_BINS = 31

@@ -23,6 +23,8 @@ import numpy as np
 
 import mindspore.dataset as ds
 
+from ..choices import FOLDER_DATASETS
+from ..utils.cli import UserError
 from ..utils.logger import get_logger
 from .constants import IMAGE_EXTENSIONS
 from .image_check import check_image_bytes
@@ -35,16 +37,18 @@ __all__ = [
     "ImageFolderSource",
     "FolderIndex",
     "FOLDER_DATASET_NAMES",
+    "image_files",
+    "subfolders",
 ]
 
 _logger = get_logger(__name__)
 
-FOLDER_DATASET_NAMES = ("", "imagenet", "folder")
+FOLDER_DATASET_NAMES = FOLDER_DATASETS
 _EMBEDDED_NAMES = ("digits",)
 _BAD_IMAGE_POLICIES = ("skip", "error")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset cannot be built from the given root/split/options; the message names the path."""
 
 
@@ -69,9 +73,26 @@ def _check_root_and_split(root: str, split: str) -> str:
     return split_dir
 
 
+def subfolders(directory: str) -> List[str]:
+    """Sorted names of the non-hidden sub-directories of ``directory``."""
+    return sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+
+
+def image_files(directory: str, recursive: bool = False) -> List[str]:
+    """Sorted paths of the (non-hidden) image files in ``directory``; with ``recursive``, in its sub-folders too."""
+    if not recursive:
+        return sorted(e.path for e in os.scandir(directory) if e.is_file() and _is_image_file(e.name)
+                      and not e.name.startswith("."))
+    paths = []
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        paths.extend(os.path.join(dirpath, f) for f in filenames if _is_image_file(f) and not f.startswith("."))
+    return sorted(paths)
+
+
 def _list_class_folders(split_dir: str) -> List[str]:
-    """Sorted names of the (non-hidden) sub-directories of a split directory."""
-    names = sorted(e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith("."))
+    """Sorted names of the class folders of a split directory (an error when there is none)."""
+    names = subfolders(split_dir)
     if not names:
         raise DatasetError(f"no class folders in '{split_dir}': expected {split_dir}/<class>/<image>, "
                            f"one sub-folder per class")
@@ -92,15 +113,6 @@ def _is_image_file(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _images_in(class_dir: str) -> List[str]:
-    """Sorted paths of the image files under a class folder (recursing into sub-folders)."""
-    paths = []
-    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        paths.extend(os.path.join(dirpath, f) for f in filenames if _is_image_file(f) and not f.startswith("."))
-    return sorted(paths)
-
-
 def scan_image_folder(root: str, split: str = "train",
                       class_names: Optional[Sequence[str]] = None) -> Tuple[List[Tuple[str, int]], List[str]]:
     """(path, label) pairs of a split and the class names, validating the layout up front.
@@ -119,7 +131,7 @@ def scan_image_folder(root: str, split: str = "train",
     samples: List[Tuple[str, int]] = []
     for name in split_classes:
         class_dir = os.path.join(split_dir, name)
-        paths = _images_in(class_dir)
+        paths = image_files(class_dir, recursive=True)
         if not paths:
             raise DatasetError(f"class folder '{class_dir}' holds no images "
                                f"(looked for files ending in {', '.join(IMAGE_EXTENSIONS)})")
@@ -251,8 +263,11 @@ def _resolve_root(name: str, root: str, download: bool) -> str:
 
         try:
             return prepare_digits(root or None)
-        except FileExistsError as err:
-            raise DatasetError(f"dataset 'digits': {err}") from err
+        except FileExistsError:
+            raise DatasetError(f"--data_dir {root} given with dataset 'digits' (the embedded demo set, written there "
+                               f"on first use), but it holds other files: use --dataset folder for your own image "
+                               f"folders (<data_dir>/train/<class>/<image>), or leave data_dir empty for the "
+                               f"demo") from None
     if name not in FOLDER_DATASET_NAMES:
         raise DatasetError(f"unknown dataset name {name!r} (config key dataset): supported are "
                            f"{list(FOLDER_DATASET_NAMES + _EMBEDDED_NAMES)} ('' / 'imagenet' / 'folder' read "

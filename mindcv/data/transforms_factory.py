@@ -16,13 +16,13 @@ from typing import List, Sequence, Tuple, Union
 from mindspore.dataset import vision
 from mindspore.dataset.vision import Inter
 
+from ..choices import DATASETS, DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .auto_augment import create_auto_augment
-from .constants import DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 __all__ = ["create_transforms", "transforms_imagenet_train", "transforms_imagenet_eval", "interpolation_mode",
            "eval_resize_size", "TRANSFORM_DATASET_NAMES"]
 
-TRANSFORM_DATASET_NAMES = ("", "imagenet", "folder", "digits")
+TRANSFORM_DATASET_NAMES = DATASETS
 _INTERPOLATIONS = {
     "nearest": Inter.NEAREST,
     "bilinear": Inter.BILINEAR,

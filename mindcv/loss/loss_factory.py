@@ -3,11 +3,10 @@ from typing import Optional
 
 from mindspore import Tensor, nn
 
+from ..choices import LOSSES
 from .cross_entropy import BinaryCrossEntropySmooth, CrossEntropySmooth
 
 __all__ = ["create_loss", "LOSSES"]
-
-LOSSES = ("CE", "BCE")
 
 
 def create_loss(

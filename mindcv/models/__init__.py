@@ -1,8 +1,8 @@
 """Models: MixNet-S/M/L built on the MixConv layer, a registry and ``create_model``."""
 from . import features, layers, mixnet, mobilenet
-from .features import FeatureExtractor, create_features
+from .features import FeatureExtractor
 from .mixnet import MixNet, mixnet_l, mixnet_m, mixnet_s
-from .model_factory import create_model
+from .model_factory import create_features, create_model
 from .registry import get_pretrained_cfg, is_model, is_model_pretrained, list_models, model_entrypoint, register_model
 
 __all__ = [

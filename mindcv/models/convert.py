@@ -11,9 +11,6 @@ The mapping is derived from the target model's cells, so it holds for every bloc
 depth. Converted checkpoints record ``model_name`` and ``variant_options`` (JSON); ``check_variant``
 refuses to load them into a model whose structure differs (e.g. ReLU instead of swish in squeeze-excite).
 """
-import hashlib
-import json
-import math
 import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -22,11 +19,14 @@ import numpy as np
 
 from mindspore import nn
 
-from ..utils.checkpoint import CheckpointError, save_checkpoint_atomic
+from ..utils.checkpoint import CheckpointError, CheckpointNotFound, save_checkpoint_atomic
+from ..utils.io import file_sha256
 from ..utils.logger import get_logger
 from .layers.mixconv import GroupedConv2d, MixConv2d
 from .layers.squeeze_excite import SqueezeExcite
 from .mixnet import ARCH_TABLES, TIMM_VARIANTS, MixNet, round_channels, scale_repeats, variant_options_json
+from .model_factory import create_model
+from .pretrained import CHECKED_OPTIONS, check_variant  # noqa: F401  (re-exported: the variant check)
 
 logger = get_logger(__name__)
 
@@ -47,7 +47,6 @@ _CELL_WRAPPERS = ("grouped_conv", "mixed_depthwise_conv")
 _FIXED_PREFIXES = {"stem_conv.0.": "conv_stem.", "stem_conv.1.": "bn1.", "head_conv.0.": "conv_head.",
                    "head_conv.1.": "bn2.", "classifier.": "classifier."}
 # Structural options compared when a converted checkpoint is loaded (bn_momentum only affects training).
-CHECKED_OPTIONS = ("arch", "width_multiplier", "repeat_multiplier", "se_act", "padding", "bn_eps", "feature_size")
 
 
 class ConversionError(CheckpointError):
@@ -137,7 +136,7 @@ def read_state_dict(path: str, use_ema: bool = False) -> ArrayDict:
     """
     path = os.path.expanduser(os.fspath(path))
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"state dict file not found: {path}")
+        raise CheckpointNotFound(f"state dict file not found: {path}")
     if _has_suffix(path, SAFETENSORS_SUFFIXES):
         if use_ema:
             raise ConversionError(f"use_ema=True needs a training checkpoint (.pth/.tar); {path} is a .safetensors "
@@ -293,15 +292,6 @@ def checkpoint_meta(model: MixNet, model_name: str, source: str = "") -> Dict[st
     return meta
 
 
-def _sha256(path: str) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check_target(model_name: str, model: nn.Cell) -> None:
     """Refuse targets whose structure no timm weights have (MindCV's ReLU squeeze-excite)."""
     options = getattr(model, "variant_options", None)
@@ -345,51 +335,20 @@ def convert_timm_checkpoint(source: str, model_name: str, output: Optional[str] 
     checkpoint holds the weights plus model_name, variant_options (JSON) and converted_from metadata.
     Returns the path written.
     """
-    from .model_factory import create_model
-
     state_dict = read_state_dict(source, use_ema=use_ema)
     num_classes, in_channels = _classifier_shape(state_dict, source)
     model = create_model(model_name, num_classes=num_classes, in_channels=in_channels, **model_kwargs)
     _check_target(model_name, model)
     _warn_family(source, model_name, model)
     params = convert_state_dict(state_dict, model, source=os.path.basename(source))
-    meta = checkpoint_meta(model, model_name, f"{os.path.basename(source)} sha256:{_sha256(source)}")
+    meta = checkpoint_meta(model, model_name, f"{os.path.basename(source)} sha256:{file_sha256(source)}")
     if output is None:
         directory = os.getcwd()
         tmp = save_checkpoint_atomic(params, os.path.join(directory, f".{model_name}.converting.ckpt"), meta)
-        output = os.path.join(directory, f"{model_name}-{_sha256(tmp)[:8]}.ckpt")
+        output = os.path.join(directory, f"{model_name}-{file_sha256(tmp)[:8]}.ckpt")
         os.replace(tmp, output)
     else:
         output = save_checkpoint_atomic(params, output, meta)
     logger.info("Converted %d tensors of %s into %s (%s, %d classes)", len(params), source, output, model_name,
                 num_classes)
     return output
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    """Equality with a relative tolerance for floats (1e-3 == 0.001)."""
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(float(a), float(b), rel_tol=1e-6)
-    return a == b
-
-
-def check_variant(model: nn.Cell, meta: Mapping[str, Any], path: str) -> None:
-    """Raise CheckpointError when the checkpoint at ``path`` (metadata ``meta``) records structural options
-    that ``model`` does not have. Checkpoints without ``variant_options`` and models without them pass."""
-    recorded = meta.get("variant_options")
-    options = getattr(model, "variant_options", None)
-    if recorded is None or not isinstance(options, dict):
-        return
-    try:
-        recorded = json.loads(recorded) if isinstance(recorded, str) else dict(recorded)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: its variant_options metadata is not valid JSON ({exc}): {recorded!r}") from exc
-    diffs = [(k, recorded[k], options[k]) for k in CHECKED_OPTIONS
-             if k in recorded and k in options and not _same_value(recorded[k], options[k])]
-    if not diffs:
-        return
-    needed = meta.get("model_name") or "the variant it was converted for"
-    listing = ", ".join(f"{k}={want!r} (this model: {have!r})" for k, want, have in diffs)
-    raise CheckpointError(
-        f"{path} holds weights of {needed}, whose structure differs from this model's: {listing}. "
-        f"Load it with create_model('{needed}', checkpoint_path=...) (or --model {needed})")

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from mindspore import Tensor, nn
 
-__all__ = ["FeatureExtractor", "create_features", "stage_feature_info", "FEATURE_REDUCTIONS"]
+__all__ = ["FeatureExtractor", "stage_feature_info", "FEATURE_REDUCTIONS"]
 
 FEATURE_REDUCTIONS = (4, 8, 16, 32)
 STEM_STRIDE = 2
@@ -120,10 +120,3 @@ class FeatureExtractor(nn.Cell):
             if self._is_output[i]:
                 features.append(x)
         return features
-
-
-def create_features(model_name: str, out_indices: Sequence[int] = (0, 1, 2, 3), **kwargs: Any) -> FeatureExtractor:
-    """``create_model(model_name, **kwargs)`` wrapped in a FeatureExtractor (weights loaded before wrapping)."""
-    from .model_factory import create_model
-
-    return FeatureExtractor(create_model(model_name, **kwargs), out_indices=out_indices)

@@ -29,12 +29,15 @@ from typing import List, NamedTuple, Optional, Sequence
 import mindspore.common.initializer as init
 from mindspore import Tensor, nn
 
+from ._common import ClassifierNet, ResidualBlock, check_positive_int, set_param
+from ._common import make_divisible as round_channels  # noqa: F401  (MixNet's name, used by convert)
 from .layers.activation import create_act
 from .layers.drop_path import DropPath
 from .layers.mixconv import IMPLS as MIXCONV_IMPLS
 from .layers.mixconv import GroupedConv2d, MixConv2d, create_conv2d_pad
 from .layers.pooling import GlobalAvgPooling
 from .layers.squeeze_excite import SqueezeExcite
+from .pretrained import load_pretrained
 from .registry import register_model
 
 __all__ = ["MixNet", "MixNetBlock", "BlockArgs", "ARCH_TABLES", "mixnet_s", "mixnet_m", "mixnet_l", "mixnet_xl",
@@ -216,20 +219,11 @@ def scale_repeats(table: Sequence[BlockArgs], multiplier: float) -> List[BlockAr
     return scaled
 
 
-def round_channels(channels: float, divisor: int = 8, min_value: Optional[int] = None) -> int:
-    """Channels scaled by a width multiplier, rounded to a multiple of ``divisor`` (never below 90 %)."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(channels + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * channels:
-        rounded += divisor
-    return rounded
-
-
 def _bn(channels: int, eps: float, momentum: float) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
 
 
-class MixNetBlock(nn.Cell):
+class MixNetBlock(ResidualBlock):
     """Inverted residual with MixConv: [expand 1x1, BN, act] -> MixConv, BN, act -> [SE] -> project 1x1, BN."""
 
     def __init__(
@@ -263,16 +257,8 @@ class MixNetBlock(nn.Cell):
         self.convs = nn.SequentialCell(cells)
         self.drop_path = DropPath(drop_path) if (self.residual and drop_path > 0) else None
 
-    def construct(self, x: Tensor) -> Tensor:
-        out = self.convs(x)
-        if self.residual:
-            if self.drop_path is not None:
-                out = self.drop_path(out)
-            out = x + out
-        return out
 
-
-class MixNet(nn.Cell):
+class MixNet(ClassifierNet):
     """MixNet built from an architecture table.
 
     Args:
@@ -309,8 +295,8 @@ class MixNet(nn.Cell):
         super().__init__()
         if arch not in ARCH_TABLES:
             raise ValueError(f"arch={arch!r} is not known; use one of {sorted(ARCH_TABLES)}")
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("in_channels", in_channels)
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
         if width_multiplier <= 0:
@@ -354,29 +340,16 @@ class MixNet(nn.Cell):
         for _, cell in self.cells_and_names():
             if isinstance(cell, nn.Conv2d):
                 fan_out = cell.kernel_size[0] * cell.kernel_size[1] * cell.out_channels
-                _set(cell.weight, init.Normal(math.sqrt(2.0 / fan_out)))
+                set_param(cell.weight, init.Normal(math.sqrt(2.0 / fan_out)))
                 if cell.bias is not None:
-                    _set(cell.bias, "zeros")
+                    set_param(cell.bias, "zeros")
             elif isinstance(cell, nn.BatchNorm2d):
-                _set(cell.gamma, "ones")
-                _set(cell.beta, "zeros")
+                set_param(cell.gamma, "ones")
+                set_param(cell.beta, "zeros")
             elif isinstance(cell, nn.Dense):
-                _set(cell.weight, init.Uniform(1.0 / math.sqrt(cell.weight.shape[0])))
+                set_param(cell.weight, init.Uniform(1.0 / math.sqrt(cell.weight.shape[0])))
                 if cell.bias is not None:
-                    _set(cell.bias, "zeros")
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        x = self.stem_conv(x)
-        x = self.layers(x)
-        return self.head_conv(x)
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        x = self.pool(x)
-        x = self.dropout(x)
-        return self.classifier(x)
-
-    def construct(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
+                    set_param(cell.bias, "zeros")
 
 
 # The options that define a MixNet's structure (recorded in converted checkpoints).
@@ -418,15 +391,6 @@ def _check_bn(bn_eps: float, bn_momentum: float) -> None:
                          f"PyTorch's 0.1 is 0.9 here), got {bn_momentum!r}")
 
 
-def _set(param, initializer) -> None:
-    param.set_data(init.initializer(initializer, param.shape, param.dtype))
-
-
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def _build(name: str, arch: str, pretrained: bool, num_classes: int, in_channels: int,
            width: float = 1.0, **kwargs) -> MixNet:
     """Construct a registered variant and load its published weights when asked."""
@@ -435,8 +399,6 @@ def _build(name: str, arch: str, pretrained: bool, num_classes: int, in_channels
     kwargs["width_multiplier"] = kwargs.get("width_multiplier", 1.0) * width
     model = MixNet(arch=arch, num_classes=num_classes, in_channels=in_channels, **kwargs)
     if pretrained:
-        from .pretrained import load_pretrained
-
         load_pretrained(model, default_cfgs[name], num_classes=num_classes, in_channels=in_channels)
     return model
 

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 import mindspore.common.initializer as init
 from mindspore import Tensor, nn
 
+from ._common import ClassifierNet, ResidualBlock, check_positive_int, make_divisible, set_param
 from .features import stage_feature_info
 from .layers.drop_path import DropPath
 from .layers.mixconv import IMPLS as MIXCONV_IMPLS
@@ -102,12 +103,6 @@ class MobileBlockArgs(NamedTuple):
     expand_ratio: int
 
 
-def make_divisible(channels: float, divisor: int = 8) -> int:
-    """Channels scaled by a width multiplier, rounded to a multiple of ``divisor`` and never below 90 %."""
-    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * channels else rounded
-
-
 def build_block_args(arch: MobileNetArch, width_multiplier: float = 1.0) -> Tuple[int, List[MobileBlockArgs]]:
     """Stem channels and the per-block table of ``arch`` at ``width_multiplier``."""
     in_chs = make_divisible(arch.stem_chs * width_multiplier)
@@ -155,7 +150,7 @@ class DepthwiseSeparable(nn.Cell):
         return self.convs(x)
 
 
-class InvertedResidual(nn.Cell):
+class InvertedResidual(ResidualBlock):
     """MobileNetV2 block: [expand 1x1, BN, act] -> depthwise (MixConv), BN, act -> project 1x1, BN (+ input)."""
 
     def __init__(self, args: MobileBlockArgs, dw: DepthwiseOptions, act: str = "relu6",
@@ -169,14 +164,6 @@ class InvertedResidual(nn.Cell):
         self.convs = nn.SequentialCell(cells)
         self.drop_path = DropPath(drop_path) if (self.residual and drop_path > 0) else None
 
-    def construct(self, x: Tensor) -> Tensor:
-        out = self.convs(x)
-        if self.residual:
-            if self.drop_path is not None:
-                out = self.drop_path(out)
-            out = x + out
-        return out
-
 
 def _check_number(name: str, value: Any, low: float, high: float, high_open: bool = True) -> None:
     """``value`` is a real number in [low, high) (or [low, high]); else a ValueError naming it."""
@@ -184,12 +171,6 @@ def _check_number(name: str, value: Any, low: float, high: float, high_open: boo
     ok = ok and low <= value and (value < high if high_open else value <= high)
     if not ok:
         raise ValueError(f"{name} must be a number in [{low}, {high}{')' if high_open else ']'}, got {value!r}")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    """``value`` is an int >= 1; else a ValueError naming it."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_kernels(dw_kernels: Union[int, Sequence[int]]) -> Tuple[int, ...]:
@@ -227,7 +208,7 @@ def _depthwise_options(dw_kernels: Union[int, Sequence[int]], partition: str, di
     return DepthwiseOptions(kernels, partition, dilations, dilated, impl)
 
 
-class MobileNet(nn.Cell):
+class MobileNet(ClassifierNet):
     """MobileNetV1 / V2 from ``ARCHS``, every depthwise conv a MixConv.
 
     Args:
@@ -263,8 +244,8 @@ class MobileNet(nn.Cell):
         if arch not in ARCHS:
             raise ValueError(f"arch={arch!r} is not known; use one of {sorted(ARCHS)}")
         spec = ARCHS[arch]
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("in_channels", in_channels)
         if not isinstance(width_multiplier, (int, float)) or isinstance(width_multiplier, bool) or \
                 width_multiplier <= 0:
             raise ValueError(f"width_multiplier must be a number > 0, got {width_multiplier!r}")
@@ -311,31 +292,15 @@ class MobileNet(nn.Cell):
         for _, cell in self.cells_and_names():
             if isinstance(cell, nn.Conv2d):
                 fan_out = cell.kernel_size[0] * cell.kernel_size[1] * cell.out_channels
-                _set(cell.weight, init.Normal(math.sqrt(2.0 / fan_out)))
+                set_param(cell.weight, init.Normal(math.sqrt(2.0 / fan_out)))
             elif isinstance(cell, nn.BatchNorm2d):
-                _set(cell.gamma, "ones")
-                _set(cell.beta, "zeros")
+                set_param(cell.gamma, "ones")
+                set_param(cell.beta, "zeros")
             elif isinstance(cell, nn.Dense):
-                _set(cell.weight, init.Normal(0.01))
-                _set(cell.bias, "zeros")
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        x = self.stem_conv(x)
-        x = self.layers(x)
-        return self.head_conv(x)
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        x = self.pool(x)
-        x = self.dropout(x)
-        return self.classifier(x)
-
-    def construct(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
+                set_param(cell.weight, init.Normal(0.01))
+                set_param(cell.bias, "zeros")
 
 
-def _set(param, initializer) -> None:
-    """Re-initialise ``param`` in place."""
-    param.set_data(init.initializer(initializer, param.shape, param.dtype))
 
 
 def _build(name: str, pretrained: bool, num_classes: int, in_channels: int, **kwargs: Any) -> MobileNet:

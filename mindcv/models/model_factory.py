@@ -1,9 +1,13 @@
 """``create_model``: build a registered model by name, optionally with weights."""
-from typing import Any
+from typing import Any, Sequence
 
 from mindspore import nn
 
+from .features import FeatureExtractor
+from .pretrained import load_checkpoint_path
 from .registry import model_entrypoint
+
+__all__ = ["create_model", "create_features"]
 
 
 def create_model(
@@ -31,11 +35,12 @@ def create_model(
     features_only, out_indices = kwargs.pop("features_only", False), kwargs.pop("out_indices", (0, 1, 2, 3))
     model = create_fn(pretrained=pretrained, num_classes=num_classes, in_channels=in_channels, **kwargs)
     if checkpoint_path:
-        from .pretrained import load_checkpoint_path
-
         load_checkpoint_path(model, checkpoint_path, num_classes=num_classes, in_channels=in_channels, use_ema=ema)
     if features_only:  # a backbone for detection / segmentation heads: feature maps at strides 4-32
-        from .features import FeatureExtractor
-
         model = FeatureExtractor(model, out_indices=out_indices)
     return model
+
+
+def create_features(model_name: str, out_indices: Sequence[int] = (0, 1, 2, 3), **kwargs: Any) -> FeatureExtractor:
+    """``create_model(model_name, **kwargs)`` wrapped in a FeatureExtractor (weights loaded before wrapping)."""
+    return FeatureExtractor(create_model(model_name, **kwargs), out_indices=out_indices)

@@ -3,12 +3,14 @@
 A model's ``default_cfg`` describes its published weights: ``url`` (empty when none are published),
 optional ``sha256``, ``num_classes`` of the published head, ``first_conv`` and ``classifier`` cell names.
 """
+import json
+import math
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from mindspore import Parameter, Tensor, nn
 
-from ..utils.checkpoint import CheckpointError, load_model_weights, load_param_dict, read_checkpoint_meta
+from ..utils.checkpoint import CheckpointError, CheckpointNotFound, load_model_weights, load_param_dict, read_checkpoint_meta
 from ..utils.download import download_url, get_checkpoint_dir
 from ..utils.logger import get_logger
 
@@ -105,9 +107,7 @@ def load_checkpoint_path(model: nn.Cell, checkpoint_path: str, num_classes: Opti
     """
     path = os.path.expanduser(os.fspath(checkpoint_path))
     if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint_path not found: {path}")
-    from .convert import check_variant
-
+        raise CheckpointNotFound(f"checkpoint_path not found: {path}")
     check_variant(model, read_checkpoint_meta(path), path)  # converted weights need their variant's structure
     param_dict = load_param_dict(path, use_ema=use_ema)
     stem = param_dict.get(f"{first_conv}.weight")
@@ -120,3 +120,36 @@ def load_checkpoint_path(model: nn.Cell, checkpoint_path: str, num_classes: Opti
                                   f"{path} has {ckpt_classes} classes, the model {num_classes}")
     load_model_weights(model, param_dict, strict=strict, allow_missing=dropped, source=path)
     return model
+
+
+# The structural options a converted checkpoint must share with the model it is loaded into.
+CHECKED_OPTIONS = ("arch", "width_multiplier", "repeat_multiplier", "se_act", "padding", "bn_eps", "feature_size")
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equality with a relative tolerance for floats (1e-3 == 0.001)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-6)
+    return a == b
+
+
+def check_variant(model: nn.Cell, meta: Mapping[str, Any], path: str) -> None:
+    """Raise CheckpointError when the checkpoint at ``path`` (metadata ``meta``) records structural options
+    that ``model`` does not have. Checkpoints without ``variant_options`` and models without them pass."""
+    recorded = meta.get("variant_options")
+    options = getattr(model, "variant_options", None)
+    if recorded is None or not isinstance(options, dict):
+        return
+    try:
+        recorded = json.loads(recorded) if isinstance(recorded, str) else dict(recorded)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its variant_options metadata is not valid JSON ({exc}): {recorded!r}") from exc
+    diffs = [(k, recorded[k], options[k]) for k in CHECKED_OPTIONS
+             if k in recorded and k in options and not _same_value(recorded[k], options[k])]
+    if not diffs:
+        return
+    needed = meta.get("model_name") or "the variant it was converted for"
+    listing = ", ".join(f"{k}={want!r} (this model: {have!r})" for k, want, have in diffs)
+    raise CheckpointError(
+        f"{path} holds weights of {needed}, whose structure differs from this model's: {listing}. "
+        f"Load it with create_model('{needed}', checkpoint_path=...) (or --model {needed})")

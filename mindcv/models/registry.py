@@ -4,8 +4,14 @@ import fnmatch
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
+from ..utils.cli import UserError
+
 _entrypoints: Dict[str, Callable] = {}
 _pretrained_cfgs: Dict[str, dict] = {}
+
+
+class UnknownModelError(UserError, ValueError):
+    """A model name that is not registered; the message suggests the closest names."""
 
 
 def register_model(fn: Callable) -> Callable:
@@ -63,6 +69,6 @@ def model_entrypoint(model_name: str) -> Callable:
     if model_name not in _entrypoints:
         close = difflib.get_close_matches(str(model_name), list(_entrypoints), n=5, cutoff=0.4)
         hint = f"; closest registered names: {', '.join(close)}" if close else ""
-        raise ValueError(f"unknown model {model_name!r}{hint}. list_models() shows all "
+        raise UnknownModelError(f"unknown model {model_name!r}{hint}. list_models() shows all "
                          f"{len(_entrypoints)} registered models")
     return _entrypoints[model_name]

@@ -20,7 +20,9 @@ import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn
 
-from mindcv.utils.logger import get_logger
+from ..choices import OPTIMIZERS, WEIGHT_DECAY_FILTERS
+from ..utils.cli import InputFileNotFound
+from ..utils.logger import get_logger
 
 from .adamw import AdamW
 
@@ -28,8 +30,6 @@ __all__ = ["create_optimizer", "optimizer_loss_scale", "init_group_params", "OPT
 
 _logger = get_logger(__name__)
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "lamb")
-WEIGHT_DECAY_FILTERS = ("disable", "auto", "norm_and_bias")
 NO_DECAY_NAME_PARTS = ("beta", "gamma", "bias")
 
 LearningRate = Union[float, int, Sequence[float], np.ndarray, Tensor]
@@ -191,7 +191,7 @@ def create_optimizer(
 def _load_optimizer_state(optimizer: nn.Optimizer, path: str) -> None:
     """Restore an optimizer's state from a checkpoint file, or raise naming the missing file."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"create_optimizer: optimizer checkpoint not found: {path}")
+        raise InputFileNotFound(f"create_optimizer: optimizer checkpoint not found: {path}")
     not_loaded, _ = ms.load_param_into_net(optimizer, ms.load_checkpoint(path))
     if not_loaded:
         _logger.warning("optimizer state: %d entries not in %s (e.g. %s)", len(not_loaded), path, not_loaded[:3])

@@ -2,25 +2,14 @@
 import numbers
 from typing import List, Optional, Sequence
 
-from mindcv.utils.logger import get_logger
+from ..choices import SCHEDULERS
+from ..utils.logger import get_logger
 
 from . import dynamic_lr
 
 __all__ = ["create_scheduler", "SCHEDULERS"]
 
 _logger = get_logger(__name__)
-
-SCHEDULERS = (
-    "constant",
-    "cosine_decay",
-    "warmup_cosine_decay",  # MindCV's alias of cosine_decay
-    "exponential_decay",
-    "polynomial_decay",
-    "step_decay",
-    "multi_step_decay",
-    "one_cycle",
-    "cyclic",
-)
 
 
 def _check_int(name: str, value, minimum: int) -> int:

@@ -6,7 +6,9 @@ MindSpore checkpoints written by MindCV-style training hold more than model weig
 (``model_name``, ``variant_options``). Loading a model takes what the model has, ignores the training state
 quietly, and reports anything else.
 """
+import json
 import os
+import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -14,6 +16,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn
 
+from .cli import UserError
 from .io import atomic_path
 from .logger import get_logger
 
@@ -23,6 +26,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 ParamDict = Dict[str, Parameter]
 
 EMA_PREFIX = "ema."
+# a training run's folder: epoch checkpoints <prefix>-<epoch>_<step>.ckpt and their index (epoch, step, metric)
+INDEX_FILE = "checkpoints.json"
+EPOCH_FILE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)_(?P<step>\d+)\.ckpt$")
 # Optimizer / accumulator / EMA state that training writes next to the weights (MindSpore optimizers name
 # their state "<prefix>.<parameter name>").
 TRAINING_STATE_PREFIXES = (
@@ -38,8 +44,12 @@ TRAINING_STATE_NAMES = frozenset({
 _MAX_LISTED = 8
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint file or parameter dict cannot be used for the requested load."""
+
+
+class CheckpointNotFound(CheckpointError, FileNotFoundError):
+    """A checkpoint file the user named does not exist."""
 
 
 def is_training_state(name: str) -> bool:
@@ -111,11 +121,15 @@ def save_checkpoint_atomic(params_or_cell: Any, path: PathLike,
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
-        raise IsADirectoryError(f"checkpoint path {path} is a directory; give a file name such as model.ckpt")
+        raise CheckpointError(f"checkpoint path {path} is a directory; give a file name such as model.ckpt")
     save_obj = _save_object(params_or_cell)
     extra = _check_append_dict(append_dict)
-    with atomic_path(path, suffix=".tmp.ckpt") as tmp:
-        ms.save_checkpoint(save_obj, tmp, append_dict=extra)
+    try:
+        with atomic_path(path, suffix=".tmp.ckpt") as tmp:
+            ms.save_checkpoint(save_obj, tmp, append_dict=extra)
+    except OSError as err:
+        raise CheckpointError(f"cannot write the checkpoint {path}: {err.strerror or err}; choose a writable "
+                              f"folder") from err
     return path
 
 
@@ -123,7 +137,7 @@ def _read_raw(path: PathLike) -> Dict[str, Any]:
     """ms.load_checkpoint with errors that name the file and say what is wrong."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
+        raise CheckpointNotFound(f"checkpoint file not found: {path}")
     if os.path.isdir(path):
         raise CheckpointError(f"checkpoint path {path} is a directory, expected a .ckpt file")
     if os.path.getsize(path) == 0:
@@ -137,6 +151,43 @@ def _read_raw(path: PathLike) -> Dict[str, Any]:
     if not raw:
         raise CheckpointError(f"checkpoint file {path} holds no entries")
     return raw
+
+
+def epoch_file_name(prefix: str, epoch: int, step: int) -> str:
+    """The file name of an epoch checkpoint of a run."""
+    return f"{prefix}-{int(epoch)}_{int(step)}.ckpt"
+
+
+def epoch_files(directory: str, prefix: Optional[str] = None) -> List[Tuple[int, int, str]]:
+    """(epoch, step, file name) of the epoch checkpoints in a run folder (of ``prefix`` only when given)."""
+    found = []
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        match = EPOCH_FILE.match(name)
+        if match and (prefix is None or match.group("prefix") == prefix):
+            found.append((int(match.group("epoch")), int(match.group("step")), name))
+    return sorted(found)
+
+
+def read_run_index(directory: str) -> Optional[List[Dict[str, Any]]]:
+    """The records of a run's checkpoint index whose files still exist; None without a readable index."""
+    path = os.path.join(directory, INDEX_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            records = json.load(f)
+        for record in records:
+            record["file"], record["epoch"] = str(record["file"]), int(record["epoch"])
+            record["metric"] = None if record.get("metric") is None else float(record["metric"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        logger.warning("ignoring the unreadable checkpoint index %s (%s)", path, err)
+        return None
+    return [r for r in records if os.path.isfile(os.path.join(directory, r["file"]))]
+
+
+def has_ema(param_dict: Mapping[str, Any]) -> bool:
+    """True when a checkpoint holds EMA copies of the weights (``ema.*`` entries)."""
+    return any(name.startswith(EMA_PREFIX) for name in param_dict)
 
 
 def select_ema(param_dict: Mapping[str, Any], source: str = "checkpoint") -> ParamDict:

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .cli import ConfigError
 from .logger import get_logger
 
 logger = get_logger(__name__)
@@ -57,7 +58,7 @@ def init_distributed(distribute: bool, argv: Sequence[str] = ()) -> DistInfo:
     serve_as_scheduler_if_asked()
     if not distribute:
         if launched_by_msrun() and int(os.environ.get("MS_WORKER_NUM", "1")) > 1:
-            raise RuntimeError("this process was started by msrun with several workers but distribute is False: "
+            raise ConfigError("this process was started by msrun with several workers but distribute is False: "
                                "pass --distribute True, or run without msrun")
         return DistInfo()
     if not launched_by_msrun():

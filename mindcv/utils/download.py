@@ -18,7 +18,6 @@
 """
 import errno
 import functools
-import hashlib
 import http.client
 import os
 import re
@@ -33,6 +32,8 @@ import urllib.request
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Tuple, Union
 
+from .cli import InputFileNotFound, UserError
+from .io import file_digests
 from .logger import get_logger, get_rank_from_env
 
 try:  # POSIX only; without it downloads still work, just without the cross-process lock
@@ -62,7 +63,7 @@ _TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
 Timeout = Union[float, Tuple[float, float]]
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A file could not be fetched or verified; the message says what to do instead."""
 
 
@@ -149,16 +150,6 @@ def sha256_prefix_from_name(filename: str) -> Optional[str]:
     """The 8-hex hash in a MindCV checkpoint name ('mixnet_s-2a5ef3a3.ckpt' -> '2a5ef3a3'), or None."""
     match = NAME_HASH_RE.search(os.path.basename(filename))
     return match.group(1) if match else None
-
-
-def file_digests(path: str, algorithms: Tuple[str, ...] = ("sha256",)) -> Dict[str, str]:
-    """Hex digests of a file for each algorithm, in one read."""
-    hashers = {name: hashlib.new(name) for name in algorithms}
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
-            for h in hashers.values():
-                h.update(chunk)
-    return {name: h.hexdigest() for name, h in hashers.items()}
 
 
 def _check_hash_args(sha256: Optional[str], sha256_prefix: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
@@ -430,7 +421,7 @@ def _fetch_with_retries(url: str, part: str, retries: int, timeouts: Tuple[float
 def _copy_local(source: str, part: str) -> None:
     """'Download' from a local file: copy it into `part`."""
     if not os.path.isfile(source):
-        raise FileNotFoundError(f"local file not found: {source}")
+        raise InputFileNotFound(f"local file not found: {source}")
     shutil.copyfile(source, part)
 
 
@@ -487,7 +478,7 @@ def _fetch_reported(url: str, original_url: str, dest: str, sha256: Optional[str
     except FileNotFoundError as exc:
         if url == original_url:
             raise
-        raise FileNotFoundError(f"{exc} ({MIRROR_ENV}={os.environ.get(MIRROR_ENV)} maps {original_url} "
+        raise InputFileNotFound(f"{exc} ({MIRROR_ENV}={os.environ.get(MIRROR_ENV)} maps {original_url} "
                                 "there; put the file there or unset it)") from exc
     except HashMismatchError as exc:
         raise HashMismatchError(f"{exc}. {fix}") from exc

@@ -1,8 +1,14 @@
-"""Atomic files: a reader sees the old file or the complete new one, never a part."""
+"""Files: atomic writes (a reader sees the old file or the complete new one, never a part) and digests."""
 import contextlib
+import hashlib
+import json
 import os
 import tempfile
-from typing import Iterator
+from typing import Any, Dict, Iterator, Sequence
+
+from .cli import OutputError
+
+CHUNK_SIZE = 1 << 20  # bytes read at a time when hashing
 
 
 @contextlib.contextmanager
@@ -30,3 +36,53 @@ def atomic_write_text(path: str, text: str) -> str:
             f.flush()
             os.fsync(f.fileno())
     return path
+
+
+def json_safe(value: Any) -> Any:
+    """NaN / infinity become None so the file is strict JSON; containers are converted recursively."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: str, data: Any) -> str:
+    """Write ``data`` as indented strict JSON so that ``path`` holds the old or the complete new file."""
+    text = json.dumps(json_safe(data), indent=1, sort_keys=True) + "\n"
+    try:
+        return atomic_write_text(path, text)
+    except OSError as err:
+        raise OutputError(f"cannot write {os.path.abspath(path)}: {err.strerror or err}; choose another file") from err
+
+
+def check_writable(path: str, option: str) -> str:
+    """``path`` made absolute, after checking its folder can be created and written (before any long work)."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(path):
+        raise OutputError(f"{option} {path} is a directory; give a file name")
+    existing = os.path.dirname(path)
+    while not os.path.isdir(existing):
+        if os.path.exists(existing):
+            raise OutputError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: cannot write in {existing} (permission denied); choose another file")
+    return path
+
+
+def file_digests(path: str, algorithms: Sequence[str] = ("sha256",)) -> Dict[str, str]:
+    """Hex digests of a file for each algorithm, in one read."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
+            for h in hashers.values():
+                h.update(chunk)
+    return {name: h.hexdigest() for name, h in hashers.items()}
+
+
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file."""
+    return file_digests(path)["sha256"]

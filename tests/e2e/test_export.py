@@ -79,7 +79,7 @@ def test_bad_input_is_a_one_line_error(case, tmp_path, capsys):
     assert "--num_classes 1000" in error(["--ckpt_path", case["ckpt"], "--num_classes", "1000"])
     assert "--mixconv_impl native cannot be exported" in error(["--ckpt_path", case["ckpt"], "--mixconv_impl",
                                                                  "native"])
-    with pytest.raises(SystemExit) as exc:  # an unknown format is refused by the option parser
-        export.main(["--ckpt_path", case["ckpt"], "--format", "TFLITE"])
-    assert exc.value.code == 2 and "MINDIR" in capsys.readouterr().err
+    capsys.readouterr()
+    assert export.main(["--ckpt_path", case["ckpt"], "--format", "TFLITE"]) == 2  # refused by the option parser
+    assert "MINDIR" in capsys.readouterr().err
     assert not any(name.endswith((".mindir", ".onnx")) for name in os.listdir(tmp_path))

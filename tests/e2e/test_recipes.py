@@ -8,7 +8,7 @@ from PIL import Image
 
 import config
 from mindcv.utils.distributed import DistInfo
-from mindcv.utils.setup import build_loaders, build_model, build_train_step, set_context
+from mindcv.engine import build_loaders, build_model, build_train_step, set_context
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPES = sorted(glob.glob(os.path.join(ROOT, "configs", "mixnet", "*_ascend.yaml")))
@@ -37,8 +37,10 @@ def test_recipe_builds_its_pipeline_on_cpu(recipe, jpeg_folder, tmp_path):
     args = config.parse_args(["-c", recipe, "--data_dir", str(jpeg_folder), "--batch_size", "2",
                               "--ckpt_save_dir", str(tmp_path), "--num_parallel_workers", "1"])
     assert args.distribute is True and args.epoch_size == 600 and args.amp_level == "O3"
-    device = set_context(args)
-    assert device == "CPU" and args.jit_level == "O0" and args.dataset_sink_mode is False
+    given = vars(args).copy()
+    args = set_context(args)
+    assert args.device_target == "CPU" and args.jit_level == "O0" and args.dataset_sink_mode is False
+    assert given["dataset_sink_mode"] is True and given["jit_level"] is None  # the user's config is left alone
     data = build_loaders(args, DistInfo())
     assert data.num_classes == 1000 and data.steps_per_epoch == 4
     images, labels = next(data.make_train_loader(0).create_tuple_iterator(num_epochs=1))

@@ -3,6 +3,7 @@
 The timm names spot-checked here were read from geffnet 1.0.2's real state dicts (mixnet_s and
 mixnet_xl); tests/models/test_timm_parity.py checks every tensor against the real peer.
 """
+import importlib.util
 import json
 import os
 import subprocess
@@ -213,12 +214,10 @@ def test_cli_converts_a_safetensors_file_without_torch(tmp_path, small_file):
 
 
 def test_cli_reports_errors_with_exit_code_2(tmp_path, small_file, capsys):
-    sys.path.insert(0, os.path.dirname(CLI))
-    try:
-        import convert_weights
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location("convert_weights", CLI)  # tools/ is not a package
+    convert_weights = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(convert_weights)
     code = convert_weights.main([small_file[0], "--model", "timm_mixnet_m", "--output", str(tmp_path / "x.ckpt")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "convert_weights: error:" in err and "first mismatch is 'conv_stem.weight'" in err
+    assert "convert_weights.py: error:" in err and "first mismatch is 'conv_stem.weight'" in err

@@ -7,7 +7,8 @@ from mindspore import nn
 
 from mindcv.models import create_model
 from mindcv.models import mobilenet  # noqa: F401  (registers the MobileNets)
-from mindcv.models.features import FeatureExtractor, create_features, stage_feature_info
+from mindcv.models import create_features
+from mindcv.models.features import FeatureExtractor, stage_feature_info
 
 
 @pytest.fixture(autouse=True)

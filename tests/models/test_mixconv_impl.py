@@ -181,11 +181,11 @@ def test_native_config_names_each_channels_window():
 @pytest.mark.skipif(bool(NATIVE_REASON), reason=f"native MixConv unavailable: {NATIVE_REASON}")
 def test_concurrent_native_builds_share_one_library(tmp_path):
     """Two processes building into one empty cache at once both succeed and leave one complete library."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from mindcv.models.layers.mixconv_native import build_library; print(build_library(sys.argv[2]))")
+    code = ("import sys; from mindcv.models.layers.mixconv_native import build_library; "
+            "print(build_library(sys.argv[1]))")  # run from the clone's root: its mindcv is imported
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, MINDCV_NO_CPU_TUNING="1")
-    procs = [subprocess.Popen([sys.executable, "-c", code, root, str(tmp_path)], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, cwd=root,
                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs

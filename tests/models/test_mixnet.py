@@ -6,7 +6,7 @@ import mindspore as ms
 from mindspore import nn
 
 from mindcv.models import create_model, is_model, list_models, mixnet
-from mindcv.utils.model_summary import count_macs, count_params
+from mindcv.models.summary import count_macs, count_params
 
 # MindCV's (and timm's) trainable / all-parameter counts; multiply-adds of conv + SE + FC at 224x224
 # as a hook-based counter gives for timm's identical graphs.

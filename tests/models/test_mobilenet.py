@@ -7,7 +7,7 @@ from mindspore import nn
 
 from mindcv.models import create_model, list_models, mobilenet
 from mindcv.models.layers.mixconv import MixConv2d
-from mindcv.utils.model_summary import count_macs, count_params
+from mindcv.models.summary import count_macs, count_params
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from mindcv.models import create_model, mixnet
 from mindcv.models.convert import convert_state_dict, convert_timm_checkpoint, read_state_dict
 from mindcv.models.mixnet import ARCH_TABLES, TIMM_VARIANTS, scale_repeats
 from mindcv.utils.checkpoint import load_model_weights
-from mindcv.utils.model_summary import count_macs, count_params
+from mindcv.models.summary import count_macs, count_params
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))

@@ -16,11 +16,12 @@ import numpy as np
 
 from mindspore import nn
 
+from ..data import DatasetError
+from ..utils.distributed import DistInfo
+from ..utils.io import atomic_write_text
+from ..utils.logger import get_logger
 from .checkpoint_manager import CheckpointManager
-from .distributed import DistInfo
 from .evaluate import EvalStep, evaluate
-from .io import atomic_write_text
-from .logger import get_logger
 
 logger = get_logger(__name__)
 
@@ -173,7 +174,7 @@ class Trainer:
         if bar is not None:
             bar.close()
         if step == 0:
-            raise RuntimeError(f"epoch {epoch + 1} read no batch: the training set is smaller than one batch "
+            raise DatasetError(f"epoch {epoch + 1} read no batch: the training set is smaller than one batch "
                                f"({cfg.batch_size} per device) with drop_remainder; lower batch_size")
         total_step = epoch * cfg.steps_per_epoch + step
         return {

@@ -5,7 +5,7 @@ import pytest
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from mindcv.utils.train_step import TrainStep
+from mindcv.engine.train_step import TrainStep
 
 ms.set_context(mode=ms.GRAPH_MODE)
 

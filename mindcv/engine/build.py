@@ -9,47 +9,26 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn
 
-from .distributed import DistInfo
-from .logger import get_logger
+from ..data import create_loader, create_transforms, labels_are_soft
+from ..data.dataset_factory import FolderIndex
+from ..data.sampler import shard_indices
+from ..loss import create_loss
+from ..models import create_model
+from ..optim import create_optimizer
+from ..scheduler import create_scheduler
+from ..utils.checkpoint import CheckpointError, read_checkpoint_meta
+from ..utils.cli import ConfigError
+from ..utils.distributed import DistInfo
+from ..utils.logger import get_logger
+from .checkpoint_manager import find_latest_checkpoint
+from .evaluate import EvalStep
+from .train_step import TrainStep
 
 logger = get_logger(__name__)
 
 # seeds of a rank's augmentation randomness in an epoch: far apart so epochs and ranks never share one
 _EPOCH_SEED_STRIDE = 1009
 _RANK_SEED_STRIDE = 1_000_003
-
-
-def set_context(args) -> str:
-    """Execution mode, device and jit level from the config; returns the device target in use.
-
-    ``device_target`` None means the device this MindSpore build runs on; ``jit_level`` None means
-    O2 on Ascend and O0 elsewhere; ``dataset_sink_mode`` is turned off on CPU, which has no device queue.
-    """
-    from config import resolve_jit_level
-
-    device = args.device_target or ms.get_context("device_target")
-    if device != ms.get_context("device_target"):  # set_device refuses a repeat once kernels have run
-        try:
-            ms.set_device(device)
-        except (RuntimeError, ValueError) as err:
-            raise SystemExit(f"device_target={device!r} cannot be used with this MindSpore build: {err}") from None
-    ms.set_context(mode=ms.GRAPH_MODE if args.mode == 0 else ms.PYNATIVE_MODE)
-    args.device_target = device
-    args.jit_level = resolve_jit_level(args.jit_level, device)
-    if args.jit_level == "O2" and device != "Ascend":
-        raise SystemExit(f"jit_level O2 runs on Ascend only; device_target is {device}: use jit_level O0 or O1")
-    ms.set_context(jit_config={"jit_level": args.jit_level})
-    if args.dataset_sink_mode and device == "CPU":
-        logger.info("dataset_sink_mode is off on CPU (no device queue); steps are fed from the host")
-        args.dataset_sink_mode = False
-    cpus = os.cpu_count() or 1
-    if args.num_parallel_workers > cpus:  # MindSpore refuses more workers than CPUs; recipes ask for 8 or 16
-        logger.info("num_parallel_workers %d -> %d (the CPUs of this machine)", args.num_parallel_workers, cpus)
-        args.num_parallel_workers = cpus
-    if device == "CPU" and args.amp_level not in ("O0",):
-        logger.warning("amp_level %s on CPU: float16 kernels are slow or missing on CPU; O0 is recommended",
-                       args.amp_level)
-    return device
 
 
 def set_seeds(seed: int) -> None:
@@ -82,19 +61,15 @@ def _dataset_root(args) -> str:
 
 def build_loaders(args, dist: DistInfo) -> DataBundle:
     """Training loader per epoch (sharded, reshuffled, re-seeded) and the validation loader (exact shards)."""
-    from mindcv.data import create_loader, create_transforms, labels_are_soft
-    from mindcv.data.dataset_factory import FolderIndex
-    from mindcv.data.sampler import shard_indices
-
     train_index = FolderIndex.scan(args.dataset, _dataset_root(args), args.train_split)
     num_classes = args.num_classes or len(train_index.class_names)
     if num_classes < len(train_index.class_names):
-        raise SystemExit(f"num_classes={num_classes} but the training split has {len(train_index.class_names)} "
+        raise ConfigError(f"num_classes={num_classes} but the training split has {len(train_index.class_names)} "
                          f"class folders under {train_index.split_dir}")
     total = len(train_index) if not args.num_samples else min(args.num_samples, len(train_index))
     per_rank = -(-total // dist.group_size)
     if per_rank < args.batch_size and args.drop_remainder:
-        raise SystemExit(f"batch_size={args.batch_size} is larger than the {per_rank} training images per device "
+        raise ConfigError(f"batch_size={args.batch_size} is larger than the {per_rank} training images per device "
                          f"({total} images, {dist.group_size} device(s)) with drop_remainder: lower batch_size")
     steps = per_rank // args.batch_size if args.drop_remainder else -(-per_rank // args.batch_size)
     soft = labels_are_soft(True, args.mixup, args.cutmix, args.batch_size)
@@ -134,9 +109,6 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
 
 def make_eval_loader_factory(args, index, dist: DistInfo, num_classes: int) -> Callable[[], Iterable]:
     """Loader over this rank's exact share of ``index`` (no padding: every image is counted once)."""
-    from mindcv.data import create_loader, create_transforms
-    from mindcv.data.sampler import shard_indices
-
     indices = shard_indices(len(index), dist.group_size, dist.rank, shuffle=False, pad=False)
     transform = create_transforms(args.dataset, image_resize=args.image_resize, is_training=False,
                                   interpolation=args.interpolation, crop_pct=args.crop_pct,
@@ -162,8 +134,6 @@ def _log_mixing(args) -> None:
 
 def build_model(args, num_classes: int) -> nn.Cell:
     """The network, with initial weights from ``pretrained`` or ``ckpt_path`` when given."""
-    from mindcv.models import create_model
-
     model = create_model(args.model, num_classes=num_classes, pretrained=args.pretrained,
                          in_channels=args.in_channels, checkpoint_path=args.ckpt_path, drop_rate=args.drop_rate,
                          drop_path_rate=args.drop_path_rate, mixconv_impl=args.mixconv_impl)
@@ -181,13 +151,6 @@ class TrainParts:
 
 def build_train_step(args, model: nn.Cell, data: DataBundle, dist: DistInfo) -> TrainParts:
     """Loss, learning-rate schedule (per optimizer update), optimizer, train and eval steps."""
-    from mindcv.loss import create_loss
-    from mindcv.optim import create_optimizer
-    from mindcv.scheduler import create_scheduler
-
-    from .evaluate import EvalStep
-    from .train_step import TrainStep
-
     accum = args.gradient_accumulation_steps
     updates_per_epoch = max(1, data.steps_per_epoch // accum)
     lr_schedule = create_scheduler(
@@ -214,9 +177,6 @@ def build_train_step(args, model: nn.Cell, data: DataBundle, dist: DistInfo) -> 
 
 def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> int:
     """Restore the full training state from ``resume`` (a path or ``auto``); returns the epoch to start at."""
-    from .checkpoint import read_checkpoint_meta
-    from .checkpoint_manager import find_latest_checkpoint
-
     if not args.resume:
         return 0
     if args.resume == "auto":
@@ -227,10 +187,11 @@ def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> int:
     else:
         path = args.resume
         if not os.path.isfile(path):
-            raise SystemExit(f"resume: checkpoint file not found: {path}")
+            raise CheckpointError(f"resume: checkpoint file not found: {path} (--resume); pass a checkpoint of this "
+                                  f"run or --resume auto")
     meta = read_checkpoint_meta(path)
     if "epoch_num" not in meta:
-        raise SystemExit(f"resume: {path} holds no training state (no epoch_num): it is a weights file; "
+        raise CheckpointError(f"resume: {path} holds no training state (no epoch_num): it is a weights file; "
                          f"use ckpt_path to start from its weights")
     params = ms.load_checkpoint(path)
     # the learning-rate schedule comes from this run's config (a longer epoch_size extends it); global_step
@@ -244,11 +205,11 @@ def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> int:
     try:
         not_loaded, _ = ms.load_param_into_net(train_step, params)
     except (RuntimeError, ValueError) as err:
-        raise SystemExit(f"resume: {path} does not fit this run (another model, optimizer or option?): "
+        raise CheckpointError(f"resume: {path} does not fit this run (another model, optimizer or option?): "
                          f"{str(err).splitlines()[0]}") from None
     not_loaded = [n for n in not_loaded if "learning_rate" not in n]
     if not_loaded:
-        raise SystemExit(f"resume: {path} does not fit this run; missing: {', '.join(not_loaded[:8])}"
+        raise CheckpointError(f"resume: {path} does not fit this run; missing: {', '.join(not_loaded[:8])}"
                          + (" ..." if len(not_loaded) > 8 else ""))
     epoch = int(meta["epoch_num"])
     logger.info("resumed from %s: continuing at epoch %d", path, epoch + 1)

@@ -7,7 +7,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from .distributed import DistInfo, all_reduce_sum
+from ..utils.distributed import DistInfo, all_reduce_sum
 
 
 class EvalStep(nn.Cell):

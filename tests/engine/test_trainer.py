@@ -1,5 +1,5 @@
 """Trainer helpers."""
-from mindcv.utils.trainer import sink_size_for
+from mindcv.engine.trainer import sink_size_for
 
 
 def test_sink_size_divides_the_epoch_and_keeps_the_log_live():

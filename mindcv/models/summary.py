@@ -6,12 +6,17 @@ count them for PyTorch; BatchNorm, activations, pooling and element-wise product
 A MixConv (or grouped 1x1 conv) counts each group's own convolution whatever implementation runs it (``fused`` really
 computes E x E taps per channel, ``native`` does not), so the figure is the network's, not the kernel's.
 """
+import argparse
 from typing import Dict, Tuple
 
 import numpy as np
 
 import mindspore as ms
 from mindspore import nn
+
+from .layers.mixconv import GroupedConv2d, MixConv2d
+from .model_factory import create_model
+from .registry import list_models
 
 
 def count_params(net: nn.Cell, trainable_only: bool = True) -> int:
@@ -51,8 +56,6 @@ def count_macs(net: nn.Cell, input_size: Tuple[int, int] = (224, 224), in_channe
         for conv, channels in zip(cell.grouped_conv, cell.split_out_channels):
             counts["conv"] += _conv_macs(conv, (1, channels, height, width))
 
-    from mindcv.models.layers.mixconv import GroupedConv2d, MixConv2d
-
     for _, cell in net.cells_and_names():
         if isinstance(cell, MixConv2d) and cell.impl != "split":
             handles.append(cell.register_forward_hook(mixconv_hook))
@@ -90,11 +93,7 @@ def model_summary(net: nn.Cell, input_size: Tuple[int, int] = (224, 224), in_cha
 
 
 def main() -> None:
-    """Print the summary of registered models: ``python -m mindcv.utils.model_summary mixnet_s [--size 224]``."""
-    import argparse
-
-    from mindcv.models import create_model, list_models
-
+    """Print the summary of registered models: ``python -m mindcv.models.summary mixnet_s [--size 224]``."""
     parser = argparse.ArgumentParser(description="Parameters and multiply-adds of registered models")
     parser.add_argument("models", nargs="*", default=["mixnet_s", "mixnet_m", "mixnet_l"],
                         help=f"model names (registered: {', '.join(list_models())})")

@@ -8,7 +8,7 @@ import mindspore as ms
 from mindspore import nn
 
 from mindcv.utils.checkpoint import read_checkpoint_meta
-from mindcv.utils.checkpoint_manager import CheckpointManager, find_latest_checkpoint
+from mindcv.engine.checkpoint_manager import CheckpointManager, find_latest_checkpoint
 
 
 @pytest.fixture()

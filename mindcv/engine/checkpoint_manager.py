@@ -2,19 +2,16 @@
 latest valid one for ``--resume auto``; every write atomic, an index file kept beside them."""
 import json
 import os
-import re
 from typing import Dict, List, Optional
 
 from mindspore import nn
 
-from .checkpoint import read_checkpoint_meta, save_checkpoint_atomic
-from .io import atomic_write_text
-from .logger import get_logger
+from ..utils.checkpoint import (INDEX_FILE, epoch_file_name, epoch_files, read_checkpoint_meta, read_run_index,
+                                save_checkpoint_atomic)
+from ..utils.io import atomic_write_text
+from ..utils.logger import get_logger
 
 logger = get_logger(__name__)
-
-_EPOCH_FILE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)_(?P<step>\d+)\.ckpt$")
-INDEX_FILE = "checkpoints.json"
 
 
 class CheckpointManager:
@@ -30,25 +27,13 @@ class CheckpointManager:
         self.keep_max = keep_max
         self.policy = policy
         os.makedirs(directory, exist_ok=True)
-        self.records: List[Dict] = self._read_index()
+        self.records: List[Dict] = read_run_index(directory) or []
         self.best_metric: Optional[float] = max(
             (r["metric"] for r in self.records if r.get("metric") is not None), default=None)
 
     @property
     def best_path(self) -> str:
         return os.path.join(self.directory, f"{self.prefix}-best.ckpt")
-
-    def _read_index(self) -> List[Dict]:
-        path = os.path.join(self.directory, INDEX_FILE)
-        if not os.path.isfile(path):
-            return []
-        try:
-            with open(path, encoding="utf-8") as f:
-                records = json.load(f)
-            return [r for r in records if os.path.isfile(os.path.join(self.directory, r["file"]))]
-        except (OSError, ValueError, KeyError, TypeError):
-            logger.warning("ignoring unreadable checkpoint index %s", path)
-            return []
 
     def _write_index(self) -> None:
         atomic_write_text(os.path.join(self.directory, INDEX_FILE), json.dumps(self.records, indent=1))
@@ -57,7 +42,7 @@ class CheckpointManager:
              meta: Optional[dict] = None) -> str:
         """Save the end-of-epoch state; also ``<prefix>-best.ckpt`` when ``metric`` is a new best."""
         meta = dict(meta or {}, epoch_num=int(epoch), step_num=int(step))
-        name = f"{self.prefix}-{epoch}_{step}.ckpt"
+        name = epoch_file_name(self.prefix, epoch, step)
         path = save_checkpoint_atomic(cell, os.path.join(self.directory, name), append_dict=meta)
         self.records = [r for r in self.records if r["file"] != name]
         self.records.append({"file": name, "epoch": int(epoch), "step": int(step), "metric": metric})
@@ -94,14 +79,7 @@ def find_latest_checkpoint(directory: str, prefix: Optional[str] = None) -> Opti
 
     Unreadable files (a crash while copying, a full disk) are skipped with a warning.
     """
-    if not os.path.isdir(directory):
-        return None
-    candidates = []
-    for name in os.listdir(directory):
-        match = _EPOCH_FILE.match(name)
-        if match and (prefix is None or match.group("prefix") == prefix):
-            candidates.append((int(match.group("epoch")), int(match.group("step")), name))
-    for _, _, name in sorted(candidates, reverse=True):
+    for _, _, name in reversed(epoch_files(directory, prefix)):
         path = os.path.join(directory, name)
         try:
             read_checkpoint_meta(path)

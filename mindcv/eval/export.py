@@ -1,0 +1,101 @@
+"""Exporting a model to MINDIR or ONNX: an atomic write of the file, then a check that it gives the model's logits."""
+import os
+import shutil
+import tempfile
+from typing import Any, Optional
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import Tensor, nn
+
+from ..utils.logger import get_logger
+from .weights import EvalError
+
+logger = get_logger(__name__)
+
+__all__ = ["SUFFIXES", "VERIFY_RTOL", "export_path", "sample_input", "export_atomic", "verify", "export_impl"]
+
+SUFFIXES = {"MINDIR": ".mindir", "ONNX": ".onnx"}
+VERIFY_RTOL = 1e-4  # --verify accepts |exported - model| <= VERIFY_RTOL * max(1, max |model logit|)
+
+
+def export_path(args) -> str:
+    """Absolute output path with the format's suffix."""
+    suffix = SUFFIXES[args.file_format]
+    path = os.path.abspath(os.path.expanduser(args.export_file or f"{args.model}{suffix}"))
+    if os.path.isdir(path):
+        raise EvalError(f"--export_file {path} is a directory; give a file name such as {path}/{args.model}{suffix}")
+    return path if path.lower().endswith(suffix) else path + suffix
+
+
+def sample_input(args):
+    """A fixed random input of the exported shape (the same on every run, for reproducible checks)."""
+    shape = (args.export_batch_size, args.in_channels, args.image_resize, args.image_resize)
+    return Tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+
+
+def export_atomic(model, sample, path: str, file_format: str) -> str:
+    """mindspore.export into a private temporary folder beside ``path``, then one rename into place."""
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".export-", dir=directory)
+    except OSError as err:
+        raise EvalError(f"cannot write to {directory}: {err.strerror or err}; choose another --export_file") from err
+    try:
+        ms.export(model, sample, file_name=os.path.join(staging, "model"), file_format=file_format)
+        produced = os.path.join(staging, "model" + SUFFIXES[file_format])
+        if not os.path.isfile(produced):
+            raise EvalError(f"mindspore.export wrote no {file_format} file (found: {os.listdir(staging)})")
+        os.chmod(produced, 0o666 & ~_umask())  # MindSpore makes it owner-read-only; give it normal permissions
+        os.replace(produced, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def _umask() -> int:
+    """The process umask (read without changing it for long)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def run_exported(path: str, file_format: str, sample) -> Optional[Any]:
+    """Logits of the exported file on ``sample`` (None for ONNX when onnxruntime is not installed)."""
+    if file_format == "MINDIR":
+        return nn.GraphCell(ms.load(path))(sample).asnumpy()
+    try:
+        import onnxruntime
+    except ImportError:
+        logger.warning("onnxruntime is not installed, so the ONNX file was not checked (pip install onnxruntime)")
+        return None
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: sample.asnumpy()})[0]
+
+
+def verify(model, path: str, file_format: str, sample) -> Optional[float]:
+    """Max |logit difference| between the exported file and the model; an error above the tolerance."""
+    exported = run_exported(path, file_format, sample)
+    if exported is None:
+        return None
+    expected = model(sample).asnumpy()
+    if exported.shape != expected.shape:
+        raise EvalError(f"the exported {file_format} file returns shape {exported.shape}, the model {expected.shape}")
+    diff = float(np.abs(exported.astype(np.float64) - expected).max())
+    tolerance = VERIFY_RTOL * max(1.0, float(np.abs(expected).max()))
+    if not diff <= tolerance:
+        raise EvalError(f"the exported {file_format} file's logits differ from the model's by up to {diff:.3g} "
+                        f"(> {tolerance:.3g}): {path} is not faithful")
+    return diff
+
+
+def export_impl(args) -> str:
+    """The MixConv implementation of the exported graph: ``split`` (MindCV's graph) unless ``fused`` was
+    asked for; ``native`` is a custom operator of this machine's build that no MINDIR/ONNX reader has."""
+    impl = getattr(args, "mixconv_impl", None)
+    if impl == "native":
+        raise EvalError("--mixconv_impl native cannot be exported: it is a C++ custom operator built on this "
+                        "machine that MINDIR / ONNX readers cannot run; use split (default) or fused")
+    return "fused" if impl == "fused" else "split"
