@@ -23,7 +23,7 @@ import yaml
 
 from mindcv.choices import (AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, IMAGENET_DEFAULT_MEAN,
                             IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES,
-                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS)
+                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, parse_auto_augment)
 from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
 from mindcv.utils.io import atomic_write_text
 from mindcv.utils.logger import get_logger
@@ -543,6 +543,11 @@ def _check_combinations(args: argparse.Namespace) -> None:
                           "val_while_train true (or use ckpt_save_policy 'latest_k')")
     if len(args.mean) != len(args.std):
         raise ConfigError(f"mean and std need one value per channel each, got {len(args.mean)} and {len(args.std)}")
+    if args.auto_augment is not None:
+        try:
+            parse_auto_augment(args.auto_augment)
+        except ValueError as err:
+            raise ConfigError(f"option 'auto_augment': {err}") from None
 
 
 def _apply_deprecated(args: argparse.Namespace) -> None:

@@ -1,8 +1,12 @@
 """The allowed values of the options, shared by config.py (checks, help, docs) and the factories that use them.
 
-Kept free of MindSpore (and of every other import) so that ``--help`` and option errors answer at once.
+Kept free of MindSpore (standard library only) so that ``--help`` and option errors answer at once; the
+auto_augment grammar is here for that reason (mindcv.data.auto_augment maps a parsed string onto native ops).
 """
-from typing import List, Tuple
+import math
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
 
 OPTIMIZERS: Tuple[str, ...] = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "lamb")
 WEIGHT_DECAY_FILTERS: Tuple[str, ...] = ("disable", "auto", "norm_and_bias")
@@ -36,3 +40,90 @@ AUTO_AUGMENT_POLICIES: Tuple[str, ...] = ("randaug", "autoaug", "autoaugr", "tri
 IMAGENET_DEFAULT_MEAN: List[float] = [0.485 * 255, 0.456 * 255, 0.406 * 255]
 IMAGENET_DEFAULT_STD: List[float] = [0.229 * 255, 0.224 * 255, 0.225 * 255]
 DEFAULT_CROP_PCT: float = 0.875
+
+# ---- auto_augment strings (timm / MindCV grammar) ----
+AUGMENT_LEVEL_MAX = 10  # timm's _LEVEL_DENOM: magnitude 10 is each op's maximum
+TRIVIALAUG_BINS = 31
+_SECTION = re.compile(r"^([a-z]+)(\d+(?:\.\d+)?)$")
+_ALLOWED_KEYS = {
+    "randaug": ("m", "n", "mstd", "mmax", "inc", "w"),
+    "autoaug": ("mstd",),
+    "autoaugr": ("mstd",),
+    "trivialaugwide": ("m",),
+}
+
+
+@dataclass(frozen=True)
+class AutoAugmentSpec:
+    """A parsed auto_augment string (timm's defaults for the sections not given)."""
+
+    policy: str
+    magnitude: float = float(AUGMENT_LEVEL_MAX)
+    num_layers: int = 2
+    magnitude_std: float = 0.5
+    magnitude_max: float = float(AUGMENT_LEVEL_MAX)
+    increasing: bool = False
+    weight_idx: Optional[int] = None
+
+
+def _bad(config: str, why: str) -> ValueError:
+    """A ValueError naming the auto_augment string and what is wrong with it."""
+    return ValueError(f"cannot parse auto_augment={config!r}: {why}. Grammar: <policy>[-<key><value>]..., "
+                      f"policy one of {list(AUTO_AUGMENT_POLICIES)}, e.g. 'randaug-m9-mstd0.5', "
+                      f"'randaug-m9-mstd0.5-inc1', 'randaug-m9-n2-w0', 'autoaug', 'trivialaugwide'")
+
+
+def _parse_sections(config: str, policy: str, sections: Sequence[str]) -> dict:
+    """{key: float value} of the '-' separated sections, rejecting unknown or repeated keys."""
+    values = {}
+    for section in sections:
+        match = _SECTION.match(section)
+        if match is None:
+            raise _bad(config, f"section {section!r} is not <letters><number>")
+        key, value = match.group(1), float(match.group(2))
+        if key not in _ALLOWED_KEYS[policy]:
+            allowed = list(_ALLOWED_KEYS[policy])
+            raise _bad(config, f"unknown section {key!r} for policy {policy!r} (allowed: {allowed})")
+        if key in values:
+            raise _bad(config, f"section {key!r} given twice")
+        values[key] = value
+    return values
+
+
+def _whole(config: str, key: str, value: float) -> int:
+    """value as an int, rejecting fractions for count-like sections."""
+    if value != int(value):
+        raise _bad(config, f"section {key!r} needs a whole number, got {value}")
+    return int(value)
+
+
+def parse_auto_augment(config: str) -> AutoAugmentSpec:
+    """Parse a timm/MindCV auto_augment string into an AutoAugmentSpec (ValueError if unparsable)."""
+    if not isinstance(config, str) or not config.strip():
+        raise _bad(str(config), "expected a non-empty string")
+    parts = config.strip().lower().split("-")
+    policy = parts[0]
+    if policy not in AUTO_AUGMENT_POLICIES:
+        raise _bad(config, f"unknown or unsupported policy {policy!r} (augmix and 3a have no native MindSpore op)")
+    values = _parse_sections(config, policy, parts[1:])
+    if policy == "trivialaugwide":
+        if values.get("m", TRIVIALAUG_BINS) != TRIVIALAUG_BINS:
+            raise _bad(config, f"trivialaugwide magnitude other than m{TRIVIALAUG_BINS} has no native equivalent")
+        return AutoAugmentSpec(policy=policy, magnitude=float(TRIVIALAUG_BINS), num_layers=1, magnitude_std=math.inf)
+    mstd = values.get("mstd", 0.5)
+    spec = AutoAugmentSpec(
+        policy=policy,
+        magnitude=values.get("m", float(AUGMENT_LEVEL_MAX)),
+        num_layers=_whole(config, "n", values.get("n", 2)),
+        magnitude_std=math.inf if mstd > 100 else mstd,
+        magnitude_max=values.get("mmax", float(AUGMENT_LEVEL_MAX)),
+        increasing=bool(_whole(config, "inc", values.get("inc", 0))),
+        weight_idx=_whole(config, "w", values["w"]) if "w" in values else None,
+    )
+    if spec.magnitude_max > AUGMENT_LEVEL_MAX:
+        raise _bad(config, f"mmax above {AUGMENT_LEVEL_MAX} has no native equivalent (native ops top out at level 10)")
+    if spec.weight_idx not in (None, 0):
+        raise _bad(config, f"only weight set w0 exists, got w{spec.weight_idx}")
+    if not 0 <= spec.num_layers <= 8:
+        raise _bad(config, f"n must be in [0, 8], got {spec.num_layers}")
+    return spec

@@ -19,6 +19,7 @@
 import errno
 import functools
 import http.client
+import math
 import os
 import re
 import shutil
@@ -54,6 +55,10 @@ DEFAULT_HOSTS = (
     "https://download-mindspore.osinfra.cn/toolkits/mindcv",
 )
 DEFAULT_LOCK_TIMEOUT = 1800.0
+# a download gives up after this many seconds in all without receiving a byte (each attempt waits at most
+# DEFAULT_TIMEOUT's read seconds for data), so an unreachable or silent mirror fails within about a minute
+DEFAULT_STALL_BUDGET = 60.0
+DEFAULT_TIMEOUT = (10.0, 20.0)
 CHUNK_SIZE = 1 << 20
 USER_AGENT = "mindcv-mixnet-downloader/1.0 (python-urllib)"
 # "{name}-{8 hex}[-{hardware}].{ext}": MindCV's checkpoint naming rule.
@@ -402,19 +407,40 @@ def _stream(response, part: str, offset: int, total: Optional[int], progress: bo
         raise _TransientError(f"incomplete read: got {written} of {total} bytes")
 
 
+def _part_size(part: str) -> int:
+    return os.path.getsize(part) if os.path.exists(part) else 0
+
+
 def _fetch_with_retries(url: str, part: str, retries: int, timeouts: Tuple[float, float], progress: bool,
-                        backoff: float) -> None:
-    """Fetch into `part`, retrying transient failures with exponential backoff."""
+                        backoff: float, stall_budget: float = DEFAULT_STALL_BUDGET) -> None:
+    """Fetch into `part`, retrying transient failures with exponential backoff.
+
+    Gives up once ``stall_budget`` seconds in all (waits, backoff and retries included) passed without a
+    byte arriving: every attempt's timeouts are capped by what is left of it, and data resets it.
+    """
     attempts = max(0, int(retries)) + 1
+    start = time.monotonic()
+    deadline = start + stall_budget
     for attempt in range(1, attempts + 1):
+        left = max(deadline - time.monotonic(), 0.1)
+        capped = (min(timeouts[0], left), float(min(timeouts[1], math.ceil(left))))
+        before = _part_size(part)
         try:
-            _fetch_once(url, part, timeouts, progress)
+            _fetch_once(url, part, capped, progress)
             return
         except _TransientError as exc:
-            if attempt == attempts:
-                raise DownloadError(f"{exc} (gave up after {attempts} attempts)") from exc
+            now = time.monotonic()
+            if _part_size(part) > before:  # progress: a fresh budget for the rest
+                deadline = now + stall_budget
             delay = backoff * (2 ** (attempt - 1))
-            logger.warning("Download of %s failed (%s); retry %d/%d in %.1fs", url, exc, attempt, attempts - 1, delay)
+            tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+            if attempt == attempts:
+                raise DownloadError(f"{exc} (gave up after {tries} in {now - start:.0f} s)") from exc
+            if now + delay >= deadline:
+                raise DownloadError(f"{exc} (gave up after {tries}: no data arrived for {stall_budget:g} s in "
+                                    f"all)") from exc
+            logger.warning("Download of %s failed (%s); retry %d/%d in %.1fs (giving up after %g s without data)",
+                           url, exc, attempt, attempts - 1, delay, stall_budget)
             time.sleep(delay)
 
 
@@ -426,13 +452,14 @@ def _copy_local(source: str, part: str) -> None:
 
 
 def _fetch_verified(url: str, dest: str, sha256: Optional[str], prefix: Optional[str], retries: int,
-                    timeouts: Tuple[float, float], progress: bool, backoff: float) -> None:
+                    timeouts: Tuple[float, float], progress: bool, backoff: float,
+                    stall_budget: float = DEFAULT_STALL_BUDGET) -> None:
     """Fetch `url` into dest.part, verify it, rename it to dest. Restarts once from zero if a resumed file fails."""
     part = dest + ".part"
     for fresh_retry in (False, True):
         resumed = os.path.exists(part) and os.path.getsize(part) > 0
         if _is_remote(url):
-            _fetch_with_retries(url, part, retries, timeouts, progress, backoff)
+            _fetch_with_retries(url, part, retries, timeouts, progress, backoff, stall_budget)
         else:
             _copy_local(_local_path(url), part)
         problem = verify_file(part, sha256, prefix)
@@ -467,14 +494,15 @@ def _cached(dest: str, sha256: Optional[str], prefix: Optional[str]) -> bool:
 
 
 def _fetch_reported(url: str, original_url: str, dest: str, sha256: Optional[str], prefix: Optional[str],
-                    retries: int, timeouts: Tuple[float, float], progress: bool, backoff: float) -> None:
+                    retries: int, timeouts: Tuple[float, float], progress: bool, backoff: float,
+                    stall_budget: float = DEFAULT_STALL_BUDGET) -> None:
     """_fetch_verified with errors that name the URL, the expected hash and the manual fix."""
     fix = _manual_fix(original_url, dest, _expected_text(sha256, prefix))
     if _is_remote(url) and is_offline():
         raise DownloadError(f"{OFFLINE_ENV} is set and {dest} is not in the cache. {fix}")
     logger.info("Downloading %s to %s", url, dest)
     try:
-        _fetch_verified(url, dest, sha256, prefix, retries, timeouts, progress, backoff)
+        _fetch_verified(url, dest, sha256, prefix, retries, timeouts, progress, backoff, stall_budget)
     except FileNotFoundError as exc:
         if url == original_url:
             raise
@@ -489,13 +517,15 @@ def _fetch_reported(url: str, original_url: str, dest: str, sha256: Optional[str
 
 
 def download_url(url: str, root: Optional[str] = None, filename: Optional[str] = None, sha256: Optional[str] = None,
-                 sha256_prefix: Optional[str] = None, retries: int = 3, timeout: Timeout = (10, 60),
-                 progress: Optional[bool] = None, backoff: float = 1.0, lock_timeout: Optional[float] = None) -> str:
+                 sha256_prefix: Optional[str] = None, retries: int = 3, timeout: Timeout = DEFAULT_TIMEOUT,
+                 progress: Optional[bool] = None, backoff: float = 1.0, lock_timeout: Optional[float] = None,
+                 stall_budget: float = DEFAULT_STALL_BUDGET) -> str:
     """Fetch `url` into `root` (default: the checkpoint cache) and return the verified local path.
 
     `url` may be http(s)://, file:// or a local path. The expected hash is `sha256`, else `sha256_prefix`,
     else the 8-hex prefix in a MindCV-style file name (pass sha256_prefix="" to skip that name check).
     A cached file is reused without any request when it verifies, and fetched again once when it does not.
+    Transient failures are retried up to `retries` times until `stall_budget` seconds in all pass without data.
     """
     if not isinstance(url, str) or not url.strip():
         raise ValueError(f"url must be a non-empty string, got {url!r}")
@@ -514,5 +544,5 @@ def download_url(url: str, root: Optional[str] = None, filename: Optional[str] =
     with file_lock(dest + ".lock", _lock_timeout(lock_timeout), dest):
         if not _cached(dest, sha256, prefix):
             _fetch_reported(url, original_url, dest, sha256, prefix, retries, timeouts, _want_progress(progress),
-                            backoff)
+                            backoff, stall_budget)
     return dest

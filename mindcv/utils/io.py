@@ -70,6 +70,13 @@ def check_writable(path: str, option: str) -> str:
         existing = os.path.dirname(existing)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"{option} {path}: cannot write in {existing} (permission denied); choose another file")
+    try:  # access() says yes to root everywhere: a real probe also catches read-only mounts and /proc
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=existing)
+    except OSError as err:
+        raise OutputError(f"{option} {path}: cannot write in {existing} ({err.strerror or err}); "
+                          f"choose another folder") from None
+    os.close(fd)
+    os.remove(probe)
     return path
 
 

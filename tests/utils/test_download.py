@@ -433,3 +433,22 @@ def test_tls_verification_stays_on(server, tmp_path):
     assert "attempts" not in str(info.value)  # permanent: not retried
     assert server.requests == []  # the handshake failed before any request was sent
     assert not os.path.exists(tmp_path / "c" / "s.bin")
+
+
+def test_silent_server_gives_up_within_the_stall_budget_saying_so(server, tmp_path):
+    """A mirror that accepts connections and never sends the body fails after stall_budget seconds in all,
+    however many retries are allowed, and the message says how long it waited."""
+    server.files["/z.bin"] = PAYLOAD
+    server.stall_next = 100
+    server.stall_seconds = 5.0
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        download_url(server.url("/z.bin"), str(tmp_path), sha256=sha(PAYLOAD), retries=50, backoff=0.01,
+                     timeout=(5, 0.4), progress=False, stall_budget=1.5)
+    assert time.monotonic() - start < 3.0
+    assert "no data arrived for 1.5 s in all" in str(info.value) and sha(PAYLOAD) in str(info.value)
+    assert 2 <= len(server.gets("/z.bin")) <= 6
+
+
+def test_default_budget_gives_up_within_about_a_minute():
+    assert dl.DEFAULT_STALL_BUDGET <= 60 and dl.DEFAULT_TIMEOUT[1] <= dl.DEFAULT_STALL_BUDGET / 2
