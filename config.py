@@ -156,6 +156,8 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("keep_checkpoint_max", "int", 10, "checkpoints kept", low=1),
         _o("ckpt_save_dir", "str", "./ckpt", "output directory (checkpoints, logs, effective config)"),
         _o("ckpt_save_interval", "int", 1, "epochs between checkpoints", low=1),
+        _o("ckpt_save_steps", "int", 0, "batches between recovery checkpoints (<model>-recovery.ckpt, only the "
+           "newest kept; --resume auto continues from it at the exact next batch); 0: off", low=0),
         _o("ckpt_save_policy", "str", "latest_k", "which checkpoints to keep: latest_k, or top_k "
            "(by validation accuracy; needs val_while_train)", choices=CKPT_SAVE_POLICIES),
         _o("epoch_size", "int", 90, "training epochs", low=1),

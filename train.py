@@ -25,6 +25,27 @@ def _train(argv: Optional[Sequence[str]]) -> int:
     """Body of train.py."""
     args = parse_args(argv)
     check_writable(os.path.join(args.ckpt_save_dir, "config.yaml"), "ckpt_save_dir")
+    from mindcv.utils.interrupt import StopRequest, TrainingInterrupted, exit_status
+
+    # SIGINT/SIGTERM go to a watcher thread: set up before any import starts a thread (numpy's BLAS pool,
+    # MindSpore's runtime), so that no thread runs MindSpore's handlers for them (see mindcv/utils/interrupt.py)
+    with StopRequest() as stop:
+        from mindcv.utils.distributed import launched_by_msrun
+
+        if launched_by_msrun():
+            stop.watch_parent()
+        try:
+            return _run(args, argv, stop)
+        except TrainingInterrupted as stopped:
+            saved = f"training state saved to {stopped.checkpoint}" if stopped.checkpoint else \
+                f"rank 0 saved the training state in {args.ckpt_save_dir}"
+            print(f"train.py: {stopped}: {saved}; to continue, run the same command with --resume auto",
+                  file=sys.stderr, flush=True)
+            return exit_status(stopped.signum)
+
+
+def _run(args, argv: Optional[Sequence[str]], stop) -> int:
+    """Build the run from the checked options and train it."""
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.engine import (Trainer, TrainerConfig, TrainingDiverged, build_loaders, build_model,
                                build_train_step, resolve_resume, set_context, set_seeds)
@@ -38,7 +59,7 @@ def _train(argv: Optional[Sequence[str]]) -> int:
     data = build_loaders(args, dist)
     model = build_model(args, data.num_classes)
     parts = build_train_step(args, model, data, dist)
-    start_epoch = resolve_resume(args, parts.train_step, dist)
+    start = resolve_resume(args, parts.train_step, dist)
     if dist.is_main:
         config_path = os.path.join(args.ckpt_save_dir, "config.yaml")
         save_config(args, config_path)
@@ -46,16 +67,18 @@ def _train(argv: Optional[Sequence[str]]) -> int:
         logger.info("effective configuration (saved to %s):\n%s", config_path, format_config(args))
     cfg = TrainerConfig(
         epochs=args.epoch_size, batch_size=args.batch_size, steps_per_epoch=data.steps_per_epoch,
-        lr_schedule=parts.lr_schedule, output_dir=args.ckpt_save_dir, model_name=args.model, start_epoch=start_epoch,
-        log_interval=args.log_interval, val_interval=args.val_interval, ckpt_save_interval=args.ckpt_save_interval,
+        lr_schedule=parts.lr_schedule, output_dir=args.ckpt_save_dir, model_name=args.model, start_epoch=start.epoch,
+        start_step=start.step, log_interval=args.log_interval, val_interval=args.val_interval,
+        ckpt_save_interval=args.ckpt_save_interval, ckpt_save_steps=args.ckpt_save_steps,
         keep_checkpoint_max=args.keep_checkpoint_max, ckpt_save_policy=args.ckpt_save_policy,
         gradient_accumulation_steps=args.gradient_accumulation_steps, dataset_sink_mode=args.dataset_sink_mode,
         meta={"model_name": args.model, "num_classes": data.num_classes,
               "class_names": json.dumps(data.class_names[:data.num_classes])},
     )
-    trainer = Trainer(parts.train_step, data.make_train_loader, cfg, dist, parts.eval_step, data.make_val_loader)
+    trainer = Trainer(parts.train_step, data.make_train_loader, cfg, dist, parts.eval_step, data.make_val_loader,
+                      stop=stop)
     try:
-        history = trainer.fit()
+        history = trainer.fit()  # SIGINT / SIGTERM: finish the step, save the state, exit 130 / 143
     except TrainingDiverged as err:
         logger.error("%s", err)
         return DIVERGED_EXIT
@@ -71,7 +94,8 @@ def _train(argv: Optional[Sequence[str]]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point: 0 on success, 2 with a one-line message on bad input, 3 when training diverged."""
+    """Entry point: 0 on success, 2 with a one-line message on bad input, 3 when training diverged,
+    130 / 143 when stopped by SIGINT / SIGTERM (state saved for --resume auto)."""
     return run_main("train.py", _train, argv)
 
 

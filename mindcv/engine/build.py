@@ -16,11 +16,11 @@ from ..loss import create_loss
 from ..models import create_model
 from ..optim import create_optimizer
 from ..scheduler import create_scheduler
-from ..utils.checkpoint import CheckpointError, read_checkpoint_meta
+from ..utils.checkpoint import CheckpointError, load_param_dict, read_checkpoint_meta
 from ..utils.cli import ConfigError
 from ..utils.distributed import DistInfo
 from ..utils.logger import get_logger
-from .checkpoint_manager import find_latest_checkpoint
+from .checkpoint_manager import find_resume_checkpoint
 from .evaluate import EvalStep
 from .train_step import TrainStep
 
@@ -175,25 +175,36 @@ def build_train_step(args, model: nn.Cell, data: DataBundle, dist: DistInfo) -> 
     return TrainParts(train_step, eval_step, list(lr_schedule))
 
 
-def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> int:
-    """Restore the full training state from ``resume`` (a path or ``auto``); returns the epoch to start at."""
+@dataclass
+class ResumePoint:
+    """Where a resumed run continues: after ``epoch`` whole epochs and ``step`` batches of the next one."""
+
+    epoch: int = 0
+    step: int = 0
+    path: Optional[str] = None
+
+
+def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> ResumePoint:
+    """Restore the full training state from ``resume`` (a path, or ``auto``: the newest readable epoch or
+    recovery checkpoint in ckpt_save_dir); returns where to continue."""
     if not args.resume:
-        return 0
+        return ResumePoint()
     if args.resume == "auto":
-        path = find_latest_checkpoint(args.ckpt_save_dir, args.model)
-        if path is None:
+        found = find_resume_checkpoint(args.ckpt_save_dir, args.model)
+        if found is None:
             logger.info("resume auto: no checkpoint in %s yet, starting from epoch 1", args.ckpt_save_dir)
-            return 0
+            return ResumePoint()
+        path, meta = found
     else:
         path = args.resume
         if not os.path.isfile(path):
             raise CheckpointError(f"resume: checkpoint file not found: {path} (--resume); pass a checkpoint of this "
                                   f"run or --resume auto")
-    meta = read_checkpoint_meta(path)
+        meta = read_checkpoint_meta(path)
     if "epoch_num" not in meta:
         raise CheckpointError(f"resume: {path} holds no training state (no epoch_num): it is a weights file; "
                          f"use ckpt_path to start from its weights")
-    params = ms.load_checkpoint(path)
+    params = load_param_dict(path)
     # the learning-rate schedule comes from this run's config (a longer epoch_size extends it); global_step
     # in the checkpoint places the run on it
     current = {p.name: p for p in train_step.get_parameters()}
@@ -211,6 +222,9 @@ def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> int:
     if not_loaded:
         raise CheckpointError(f"resume: {path} does not fit this run; missing: {', '.join(not_loaded[:8])}"
                          + (" ..." if len(not_loaded) > 8 else ""))
-    epoch = int(meta["epoch_num"])
-    logger.info("resumed from %s: continuing at epoch %d", path, epoch + 1)
-    return epoch
+    point = ResumePoint(int(meta["epoch_num"]), int(meta.get("epoch_step", 0)), path)
+    if point.step:
+        logger.info("resumed from %s: continuing at epoch %d after step %d", path, point.epoch + 1, point.step)
+    else:
+        logger.info("resumed from %s: continuing at epoch %d", path, point.epoch + 1)
+    return point

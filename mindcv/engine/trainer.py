@@ -1,12 +1,15 @@
 """The training loop: epochs of TrainStep calls, logging, validation, metrics CSV, checkpoints, NaN stop.
 
 Every epoch rebuilds the training loader from (seed, epoch, rank), so a run resumed at epoch k reads
-and augments exactly the data an uninterrupted run reads at epoch k.
+and augments exactly the data an uninterrupted run reads at epoch k; a run resumed in the middle of an epoch
+(from a recovery checkpoint) runs the epoch's pipeline past the batches already trained on, so the next batch
+is the one the uninterrupted run saw, with the same augmentation.
 """
 import csv
 import io
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,11 +20,12 @@ import numpy as np
 from mindspore import nn
 
 from ..data import DatasetError
-from ..utils.distributed import DistInfo
+from ..utils.distributed import DistInfo, all_reduce_sum
 from ..utils.io import atomic_write_text
 from ..utils.logger import get_logger
 from .checkpoint_manager import CheckpointManager
 from .evaluate import EvalStep, evaluate
+from ..utils.interrupt import StopRequest, TrainingInterrupted
 
 logger = get_logger(__name__)
 
@@ -51,9 +55,11 @@ class TrainerConfig:
     output_dir: str
     model_name: str
     start_epoch: int = 0
+    start_step: int = 0  # batches of start_epoch already trained (resumed from a recovery checkpoint)
     log_interval: int = 100
     val_interval: int = 1
     ckpt_save_interval: int = 1
+    ckpt_save_steps: int = 0  # batches between recovery checkpoints; 0: off
     keep_checkpoint_max: int = 10
     ckpt_save_policy: str = "latest_k"
     gradient_accumulation_steps: int = 1
@@ -106,6 +112,7 @@ class Trainer:
         dist: DistInfo,
         eval_step: Optional[EvalStep] = None,
         make_val_loader: Optional[Callable[[], Iterable]] = None,
+        stop: Optional[StopRequest] = None,
     ) -> None:
         self.train_step = train_step
         self.make_train_loader = make_train_loader
@@ -113,6 +120,7 @@ class Trainer:
         self.dist = dist
         self.eval_step = eval_step
         self.make_val_loader = make_val_loader
+        self.stop = stop
         self.ckpt = (CheckpointManager(cfg.output_dir, cfg.model_name, cfg.keep_checkpoint_max, cfg.ckpt_save_policy)
                      if dist.is_main else None)
         self.csv = MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), cfg.start_epoch) if dist.is_main else None
@@ -124,22 +132,59 @@ class Trainer:
         schedule = self.cfg.lr_schedule
         return float(schedule[min(max(update, 0), len(schedule) - 1)]) if len(schedule) else float("nan")
 
-    def _steps(self, dataset) -> Iterator[Tuple[int, Tuple]]:
+    def _steps(self, dataset, skip: int = 0) -> Iterator[Tuple[int, Tuple]]:
         """(steps done, step outputs) over one epoch: step by step from the host, or in sinks on Ascend/GPU.
 
         In sink mode one call runs ``sink_size`` steps on the device, sink_size being the largest divisor
-        of the epoch's steps not above ``log_interval``, so the log stays live within an epoch.
+        of the epoch's steps not above ``log_interval``, so the log stays live within an epoch. ``skip``
+        batches are drawn from the pipeline and dropped first (every random draw of the epoch stays in place).
         """
+        if skip:
+            dataset = dataset.skip(skip)
         if not self.cfg.dataset_sink_mode:
-            for step, (image, label) in enumerate(dataset.create_tuple_iterator(num_epochs=1), start=1):
+            for step, (image, label) in enumerate(dataset.create_tuple_iterator(num_epochs=1), start=skip + 1):
                 yield step, 1, self.train_step(image, label)
             return
         import mindspore as ms
 
         sink_size = sink_size_for(self.cfg.steps_per_epoch, self.cfg.log_interval)
         sink = ms.data_sink(self.train_step, dataset, sink_size=sink_size)
-        for call in range(1, self.cfg.steps_per_epoch // sink_size + 1):
+        for call in range(skip // sink_size + 1, self.cfg.steps_per_epoch // sink_size + 1):
             yield call * sink_size, sink_size, sink()
+
+    def _stop_agreed(self) -> bool:
+        """True when any rank was asked to stop (ranks agree, so all stop after the same step)."""
+        local = bool(self.stop is not None and self.stop.requested)
+        if self.dist.group_size > 1:
+            return bool(all_reduce_sum([float(local)], self.dist)[0] > 0)
+        return local
+
+    def _signum(self) -> int:
+        """The signal that stopped this rank (SIGTERM when another rank was the one signalled)."""
+        return (self.stop.signum if self.stop is not None else None) or signal.SIGTERM
+
+    def _save_recovery(self, epoch: int, step: int) -> Optional[str]:
+        """Rank 0 writes the mid-epoch state (after ``step`` batches of epoch ``epoch + 1``)."""
+        if not self.dist.is_main:
+            return None
+        global_step = epoch * self.cfg.steps_per_epoch + step
+        path = self.ckpt.save_recovery(self.train_step, epoch, step, global_step, meta=self.cfg.meta)
+        logger.info("recovery checkpoint at epoch %d, step %d/%d: %s", epoch + 1, step, self.cfg.steps_per_epoch,
+                    path)
+        return path
+
+    def _after_step(self, epoch: int, step: int) -> None:
+        """Periodic recovery checkpoint, then stop here (state saved) when a stop was requested."""
+        cfg = self.cfg
+        saved = None
+        global_step = epoch * cfg.steps_per_epoch + step
+        epoch_ckpt_follows = step == cfg.steps_per_epoch and ((epoch + 1) % cfg.ckpt_save_interval == 0
+                                                              or epoch + 1 == cfg.epochs)
+        if cfg.ckpt_save_steps and global_step % cfg.ckpt_save_steps == 0 and not epoch_ckpt_follows:
+            saved = self._save_recovery(epoch, step)
+        if self._stop_agreed():
+            path = saved or self._save_recovery(epoch, step)
+            raise TrainingInterrupted(self._signum(), path, f"at epoch {epoch + 1}, step {step}/{cfg.steps_per_epoch}")
 
     def _train_epoch(self, epoch: int) -> Dict[str, float]:
         cfg = self.cfg
@@ -147,8 +192,9 @@ class Trainer:
         bar = _progress(cfg.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", self.dist.is_main)
         losses, timed_images, timed_seconds = [], 0, 0.0
         epoch_start = time.time()
-        step, last_logged, call_start = 0, 0, time.time()
-        for step, n_steps, (loss, overflow, _) in self._steps(dataset):
+        skip = cfg.start_step if epoch == cfg.start_epoch else 0
+        step, last_logged, call_start = skip, skip, time.time()
+        for step, n_steps, (loss, overflow, _) in self._steps(dataset, skip):
             loss_value = float(loss.asnumpy())
             elapsed = time.time() - call_start
             if not self.compiled:
@@ -170,6 +216,7 @@ class Trainer:
                 last_logged = step
                 logger.info("epoch %d/%d step %d/%d loss %.4f lr %.6f", epoch + 1, cfg.epochs, step,
                             cfg.steps_per_epoch, loss_value, self._lr_at(self._updates(global_step) - 1))
+            self._after_step(epoch, step)
             call_start = time.time()
         if bar is not None:
             bar.close()
@@ -180,7 +227,7 @@ class Trainer:
         return {
             "epoch": epoch + 1,
             "step": total_step,
-            "loss": float(np.mean(losses)),
+            "loss": float(np.mean(losses)) if losses else float("nan"),
             "lr": self._lr_at(self._updates(total_step) - 1),
             "images_per_sec": timed_images / timed_seconds if timed_seconds > 0 else float("nan"),
             "epoch_seconds": time.time() - epoch_start,
@@ -205,6 +252,16 @@ class Trainer:
         """Train to the last epoch; returns one metrics dict per epoch run."""
         cfg = self.cfg
         self.train_step.set_train(True)
+        if self.stop is not None:
+            self.stop.training = True  # from now on a signal stops after the current step, state saved
+        try:
+            return self._fit()
+        finally:
+            if self.stop is not None:
+                self.stop.training = False
+
+    def _fit(self) -> List[Dict[str, float]]:
+        cfg = self.cfg
         for epoch in range(cfg.start_epoch, cfg.epochs):
             row = self._train_epoch(epoch)
             logger.info("epoch %d/%d: step %d, loss %.4f, lr %.6f, %.1f images/s, %.1f s", row["epoch"], cfg.epochs,
@@ -216,4 +273,10 @@ class Trainer:
                 if (epoch + 1) % cfg.ckpt_save_interval == 0 or epoch + 1 == cfg.epochs:
                     self.last_checkpoint = self.ckpt.save(self.train_step, epoch + 1, row["step"],
                                                           metric=row.get("val_top1"), meta=cfg.meta)
+            if epoch + 1 < cfg.epochs and self._stop_agreed():  # asked during validation or the save
+                saved = (epoch + 1) % cfg.ckpt_save_interval == 0
+                path = self.last_checkpoint if saved else self._save_recovery(epoch, cfg.steps_per_epoch)
+                raise TrainingInterrupted(self._signum(), path, f"after epoch {epoch + 1}")
+        if self.dist.is_main:
+            self.ckpt.remove_recovery()  # complete: the last epoch checkpoint holds the final state
         return self.history

@@ -9,6 +9,7 @@ quietly, and reports anything else.
 import json
 import os
 import re
+import signal
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -29,6 +30,11 @@ EMA_PREFIX = "ema."
 # a training run's folder: epoch checkpoints <prefix>-<epoch>_<step>.ckpt and their index (epoch, step, metric)
 INDEX_FILE = "checkpoints.json"
 EPOCH_FILE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d+)_(?P<step>\d+)\.ckpt$")
+# the mid-epoch training state of a run (periodic, or written when the run is interrupted): one file, the newest
+RECOVERY_SUFFIX = "-recovery.ckpt"
+# test hook: "<n>" makes the n-th checkpoint write of this process write half of its temporary file and then
+# SIGKILL the process, as a kill or power loss in the middle of a save would
+FAULT_ENV = "MINDCV_FAULT_KILL_IN_CKPT_WRITE"
 # Optimizer / accumulator / EMA state that training writes next to the weights (MindSpore optimizers name
 # their state "<prefix>.<parameter name>").
 TRAINING_STATE_PREFIXES = (
@@ -112,12 +118,29 @@ def _check_append_dict(append_dict: Optional[Mapping[str, Any]]) -> Optional[dic
     return checked
 
 
+_writes = 0
+
+
+def _fault_injection(tmp: str) -> None:
+    """Test hook (see FAULT_ENV): leave a half-written temporary file and die at once."""
+    global _writes
+    _writes += 1
+    target = os.environ.get(FAULT_ENV, "").strip()
+    if target.isdigit() and _writes == int(target):
+        size = os.path.getsize(tmp)
+        with open(tmp, "r+b") as f:
+            f.truncate(size // 2)
+        logger.error("fault injection (%s=%s): killed while writing %s", FAULT_ENV, target, tmp)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def save_checkpoint_atomic(params_or_cell: Any, path: PathLike,
-                           append_dict: Optional[Mapping[str, Any]] = None) -> str:
+                           append_dict: Optional[Mapping[str, Any]] = None, crc_check: bool = False) -> str:
     """Save a checkpoint so that `path` holds either the previous file or the complete new one, never a part.
 
     `params_or_cell` is an nn.Cell, a dict name->Parameter/Tensor, or a list of {'name', 'data'} dicts;
-    `append_dict` adds metadata (str, int, float, bool). Returns the path written.
+    `append_dict` adds metadata (str, int, float, bool); `crc_check` stores MindSpore's CRC of the content,
+    checked by every load here (training checkpoints use it). Returns the path written.
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
@@ -126,7 +149,8 @@ def save_checkpoint_atomic(params_or_cell: Any, path: PathLike,
     extra = _check_append_dict(append_dict)
     try:
         with atomic_path(path, suffix=".tmp.ckpt") as tmp:
-            ms.save_checkpoint(save_obj, tmp, append_dict=extra)
+            ms.save_checkpoint(save_obj, tmp, append_dict=extra, crc_check=crc_check)
+            _fault_injection(tmp)
     except OSError as err:
         raise CheckpointError(f"cannot write the checkpoint {path}: {err.strerror or err}; choose a writable "
                               f"folder") from err
@@ -144,7 +168,7 @@ def _read_raw(path: PathLike) -> Dict[str, Any]:
         raise CheckpointError(f"checkpoint file {path} is empty (0 bytes): the download or save was probably "
                               "interrupted; delete it and fetch or save it again")
     try:
-        raw = ms.load_checkpoint(path)
+        raw = ms.load_checkpoint(path, crc_check=True)  # verifies files saved with a CRC, reads the others
     except Exception as exc:  # MindSpore raises ValueError/RuntimeError with varying texts
         raise CheckpointError(f"{path} is not a readable MindSpore checkpoint (truncated, corrupted or another "
                               f"format): {exc}") from exc
@@ -156,6 +180,11 @@ def _read_raw(path: PathLike) -> Dict[str, Any]:
 def epoch_file_name(prefix: str, epoch: int, step: int) -> str:
     """The file name of an epoch checkpoint of a run."""
     return f"{prefix}-{int(epoch)}_{int(step)}.ckpt"
+
+
+def recovery_file_name(prefix: str) -> str:
+    """The file name of a run's mid-epoch (recovery) checkpoint."""
+    return f"{prefix}{RECOVERY_SUFFIX}"
 
 
 def epoch_files(directory: str, prefix: Optional[str] = None) -> List[Tuple[int, int, str]]:
