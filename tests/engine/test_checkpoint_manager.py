@@ -8,7 +8,7 @@ import mindspore as ms
 from mindspore import nn
 
 from mindcv.utils.checkpoint import read_checkpoint_meta
-from mindcv.engine.checkpoint_manager import CheckpointManager, find_latest_checkpoint
+from mindcv.engine.checkpoint_manager import CheckpointManager, find_latest_checkpoint, find_resume_checkpoint
 
 
 @pytest.fixture()
@@ -62,3 +62,59 @@ def test_bad_policy_is_named(tmp_path):
     with pytest.raises(ValueError, match="ckpt_save_policy"):
         CheckpointManager(str(tmp_path), "net", policy="best")
 
+
+
+def _corrupt(path):
+    """Flip one byte in the middle of a file (a bad disk block, a bit flip in a copy)."""
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    os.chmod(path, 0o600)  # MindSpore saves checkpoints read-only
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
+def test_resume_picks_the_newest_state_epoch_or_recovery(tmp_path, cell):
+    manager = CheckpointManager(str(tmp_path), "net", keep_max=3)
+    manager.save(cell, 1, 10)
+    manager.save_recovery(cell, 1, 4, 14)  # 4 batches into epoch 2
+    path, meta = find_resume_checkpoint(str(tmp_path), "net")
+    assert path == manager.recovery_path and (meta["epoch_num"], meta["epoch_step"], meta["step_num"]) == (1, 4, 14)
+    manager.save(cell, 2, 20)  # the recovery file is now older than the epoch checkpoint
+    path, meta = find_resume_checkpoint(str(tmp_path), "net")
+    assert path == str(tmp_path / "net-2_20.ckpt") and meta["epoch_num"] == 2
+    manager.save_recovery(cell, 2, 10, 20)  # a tie (stopped at the epoch's last batch): the epoch file wins
+    assert find_resume_checkpoint(str(tmp_path), "net")[0] == str(tmp_path / "net-2_20.ckpt")
+    assert find_resume_checkpoint(str(tmp_path / "missing"), "net") is None
+
+
+def test_training_checkpoints_carry_a_crc_and_a_corrupted_newest_is_skipped(tmp_path, caplog):
+    import logging
+
+    cell = nn.Dense(64, 64)  # big enough that the middle byte is tensor data, not protobuf structure
+    manager = CheckpointManager(str(tmp_path), "net", keep_max=3)
+    manager.save(cell, 1, 10)
+    manager.save(cell, 2, 20)
+    manager.save_recovery(cell, 2, 3, 23)
+    _corrupt(manager.recovery_path)
+    _corrupt(str(tmp_path / "net-2_20.ckpt"))
+    # without the CRC MindSpore reads a flipped byte in the tensor data as a valid checkpoint
+    assert ms.load_checkpoint(manager.recovery_path)
+    pkg = logging.getLogger("mindcv")
+    pkg.addHandler(caplog.handler)
+    try:
+        path, meta = find_resume_checkpoint(str(tmp_path), "net")
+    finally:
+        pkg.removeHandler(caplog.handler)
+    assert path == str(tmp_path / "net-1_10.ckpt") and meta["epoch_num"] == 1
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert f"skipping unreadable checkpoint {manager.recovery_path}" in warned
+    assert f"skipping unreadable checkpoint {tmp_path / 'net-2_20.ckpt'}" in warned
+
+
+def test_remove_recovery(tmp_path, cell):
+    manager = CheckpointManager(str(tmp_path), "net")
+    manager.save_recovery(cell, 0, 3, 3)
+    assert os.path.isfile(manager.recovery_path)
+    manager.remove_recovery()
+    manager.remove_recovery()  # twice: nothing to remove is fine
+    assert not os.path.exists(manager.recovery_path)
