@@ -165,3 +165,58 @@ def test_corrupted_newest_checkpoint_is_skipped_with_a_warning(tmp_path, script_
     assert f"skipping unreadable checkpoint {out / RECOVERY}" in log
     assert f"resumed from {out / 'mixnet_s-1_8.ckpt'}: continuing at epoch 2" in log
     assert_same_weights(reference, out / FINAL)
+
+
+def _pids_running(marker):
+    """Processes whose command line contains ``marker`` (a run's unique output folder)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def test_sigterm_to_msrun_stops_every_rank_with_the_state_saved(tmp_path, script_env):
+    """msrun 2.10 does not forward SIGTERM (it dies, its workers run on): the workers notice their launcher is
+    gone, agree on the step, rank 0 saves the recovery checkpoint, and both ranks exit with one line."""
+    out, logs = tmp_path / "dist", tmp_path / "logs"
+    msrun = os.path.join(os.path.dirname(sys.executable), "msrun")
+    from conftest import free_port
+
+    cmd = [msrun if os.path.exists(msrun) else "msrun", "--worker_num", "2", "--local_worker_num", "2",
+           "--master_port", str(free_port()), "--log_dir", str(logs), "--join", "True"] + RUN + [
+        "--distribute", "True", "--ckpt_save_dir", str(out), "--num_parallel_workers", "1"]
+    env = {k: v for k, v in script_env.items() if not k.startswith("MS_COMPILER_CACHE")}
+    launcher = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 900
+        log0 = logs / "worker_0.log"
+        while not (log0.exists() and "epoch 1/2 step 2/4" in log0.read_text(errors="replace")):
+            assert time.monotonic() < deadline and launcher.poll() is None, \
+                log0.read_text(errors="replace")[-3000:] if log0.exists() else "no log"
+            time.sleep(0.2)
+        launcher.send_signal(signal.SIGTERM)
+        launcher.wait(timeout=30)
+        sent = time.monotonic()
+        texts = {}
+        while time.monotonic() - sent < 60:
+            texts = {r: (logs / f"worker_{r}.log").read_text(errors="replace") for r in (0, 1)}
+            if all("train.py: interrupted by SIGTERM" in t for t in texts.values()) and \
+                    not _pids_running(str(out)):
+                break
+            time.sleep(0.5)
+        assert time.monotonic() - sent < 30, {r: t[-2000:] for r, t in texts.items()}
+        assert f"training state saved to {out / RECOVERY}" in texts[0]
+        assert "rank 0 saved the training state" in texts[1]
+        meta = ms.load_checkpoint(str(out / RECOVERY), crc_check=True)
+        assert int(meta["epoch_num"].asnumpy()) == 0 and 2 <= int(meta["epoch_step"].asnumpy()) <= 4
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for pid in _pids_running(str(out)):
+            os.kill(pid, signal.SIGKILL)
