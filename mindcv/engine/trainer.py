@@ -21,11 +21,11 @@ from mindspore import nn
 
 from ..data import DatasetError
 from ..utils.distributed import DistInfo, all_reduce_sum
+from ..utils.interrupt import StopRequest, TrainingInterrupted
 from ..utils.io import atomic_write_text
 from ..utils.logger import get_logger
 from .checkpoint_manager import CheckpointManager
 from .evaluate import EvalStep, evaluate
-from ..utils.interrupt import StopRequest, TrainingInterrupted
 
 logger = get_logger(__name__)
 
@@ -173,18 +173,21 @@ class Trainer:
                     path)
         return path
 
-    def _after_step(self, epoch: int, step: int) -> None:
-        """Periodic recovery checkpoint, then stop here (state saved) when a stop was requested."""
+    def _after_step(self, epoch: int, step: int, n_steps: int = 1) -> None:
+        """Periodic recovery checkpoint (when the last ``n_steps`` batches crossed a multiple of
+        ckpt_save_steps: in sink mode saves fall on sink boundaries), then stop here, state saved, when asked."""
         cfg = self.cfg
         saved = None
         global_step = epoch * cfg.steps_per_epoch + step
         epoch_ckpt_follows = step == cfg.steps_per_epoch and ((epoch + 1) % cfg.ckpt_save_interval == 0
                                                               or epoch + 1 == cfg.epochs)
-        if cfg.ckpt_save_steps and global_step % cfg.ckpt_save_steps == 0 and not epoch_ckpt_follows:
+        every = cfg.ckpt_save_steps
+        if every and global_step // every > (global_step - n_steps) // every and not epoch_ckpt_follows:
             saved = self._save_recovery(epoch, step)
         if self._stop_agreed():
             path = saved or self._save_recovery(epoch, step)
-            raise TrainingInterrupted(self._signum(), path, f"at epoch {epoch + 1}, step {step}/{cfg.steps_per_epoch}")
+            where = f"at epoch {epoch + 1}, step {step}/{cfg.steps_per_epoch}"
+            raise TrainingInterrupted(self._signum(), path, where)
 
     def _train_epoch(self, epoch: int) -> Dict[str, float]:
         cfg = self.cfg
@@ -216,7 +219,7 @@ class Trainer:
                 last_logged = step
                 logger.info("epoch %d/%d step %d/%d loss %.4f lr %.6f", epoch + 1, cfg.epochs, step,
                             cfg.steps_per_epoch, loss_value, self._lr_at(self._updates(global_step) - 1))
-            self._after_step(epoch, step)
+            self._after_step(epoch, step, n_steps)
             call_start = time.time()
         if bar is not None:
             bar.close()
@@ -249,8 +252,8 @@ class Trainer:
         return {"val_top1": result["top1"], "val_top5": result["top5"], "val_loss": result["loss"]}
 
     def fit(self) -> List[Dict[str, float]]:
-        """Train to the last epoch; returns one metrics dict per epoch run."""
-        cfg = self.cfg
+        """Train to the last epoch; returns one metrics dict per epoch run. A stop request (signal) ends it
+        after the current step with the state saved, by raising TrainingInterrupted."""
         self.train_step.set_train(True)
         if self.stop is not None:
             self.stop.training = True  # from now on a signal stops after the current step, state saved
