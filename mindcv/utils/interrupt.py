@@ -4,11 +4,13 @@ The first signal asks the loop to stop after the step in progress (the loop then
 exits with 128 + the signal number: 130 for SIGINT, 143 for SIGTERM); a second one ends the process at once,
 as does a signal before training has started.
 
-MindSpore 2.10 turns SIGINT into SIGTERM: while a graph runs its executor installs a SIGINT handler that sends
-the process SIGTERM, and its dataset engine installs C handlers on both that end the process through a
-watchdog. Python handlers cannot win that race, so SIGINT and SIGTERM are blocked in the main thread before
-MindSpore starts any thread (threads inherit the mask: no thread of the process ever runs a handler for them)
-and a watcher thread takes them with ``sigwaitinfo``. ``install`` must therefore run before ``import mindspore``.
+MindSpore 2.10 turns SIGINT into SIGTERM: its runtime's queue threads install a SIGINT handler that sends the
+process SIGTERM ("Terminated", exit -15, no message), and its dataset engine installs C handlers on both that
+end the process through a watchdog. Python handlers cannot win that race (measured: a handler re-installed
+after every step still saw SIGTERM for Ctrl-C), so SIGINT and SIGTERM are blocked in the main thread before any
+other thread exists and a watcher thread takes them with ``sigwaitinfo``: threads inherit the mask, so no
+thread ever runs a handler for them. ``install`` must run before ``import numpy`` (its BLAS thread pool) and
+``import mindspore``; where ``sigwaitinfo`` is missing (macOS, Windows) plain handlers are used.
 
 Under msrun a worker also stops when its launcher is gone (msrun killed by SIGTERM does not forward it), and
 ranks agree on the step to stop after (see ``Trainer``), so every rank stops at the same step.
@@ -16,7 +18,7 @@ ranks agree on the step to stop after (see ``Trainer``), so every rank stops at 
 import os
 import signal
 import threading
-from typing import Optional
+from typing import Dict, Optional
 
 from .logger import get_logger
 
@@ -57,6 +59,7 @@ class StopRequest:
         self.training = False  # set by the trainer: before (and after) training a signal ends the process
         self._installed = False
         self._parent: Optional[int] = None
+        self._previous: Dict[int, object] = {}
 
     def watch_parent(self) -> None:
         """Also stop when the parent process (the launcher, msrun) is gone."""
@@ -82,15 +85,23 @@ class StopRequest:
         starts its threads; only from the main thread, elsewhere it does nothing)."""
         if self._installed or threading.current_thread() is not threading.main_thread():
             return self
-        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-        threading.Thread(target=self._watch, name="stop-request", daemon=True).start()
+        if hasattr(signal, "sigwaitinfo"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+            threading.Thread(target=self._watch, name="stop-request", daemon=True).start()
+        else:  # macOS, Windows: plain handlers (MindSpore may still turn SIGINT into SIGTERM there)
+            self._previous = {sig: signal.signal(sig, lambda signum, frame: self._on_signal(signum))
+                              for sig in HANDLED}
         self._installed = True
         return self
 
     def uninstall(self) -> None:
         """Unblock the signals in this thread (the watcher keeps taking them: they still end the process)."""
         if self._installed:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
+            if hasattr(signal, "sigwaitinfo"):
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
+            else:
+                for sig, handler in self._previous.items():
+                    signal.signal(sig, handler)
             self._installed = False
 
     @property
