@@ -37,11 +37,13 @@ from . import mixnet
 from .convert import ConversionError, _sha256, checkpoint_meta, read_state_dict
 from .layers.mixconv import GroupedConv2d, MixConv2d
 from .layers.squeeze_excite import SqueezeExcite
+from .weights_doc import eval_settings, weights_entries
 
 logger = get_logger(__name__)
 
 __all__ = ["SOURCES", "read_pdparams", "read_imgclsmob_weights", "imgclsmob_name_map", "convert_imgclsmob_state_dict",
-           "detect_variant", "convert_imgclsmob_checkpoint", "source_of_file", "weights_key", "eval_settings_for"]
+           "detect_variant", "convert_imgclsmob_checkpoint", "source_of_file", "guess_source", "weights_key",
+           "eval_settings_for"]
 
 ArrayDict = Dict[str, np.ndarray]
 
@@ -167,6 +169,19 @@ def read_imgclsmob_weights(path: str, source: Optional[str] = None) -> Tuple[Arr
 def source_of_file(path: str) -> str:
     """'paddleclas' for a .pdparams file, 'imgclsmob' otherwise."""
     return "paddleclas" if os.fspath(path).lower().endswith(PDPARAMS_SUFFIXES) else "imgclsmob"
+
+
+# pytorchcv's model store names its files {model}-{top-5 error x 100}-{sha1[:8]}.pth, e.g. mixnet_s-0717-ab2c4e37.pth
+_IMGCLSMOB_FILE = re.compile(r"mixnet_[sml]-\d{4}-[0-9a-f]{8}\.pth$")
+
+
+def guess_source(path: str) -> Optional[str]:
+    """The source a weight file's name says: 'paddleclas' (.pdparams), 'imgclsmob' (pytorchcv's file names), else
+    None (timm / geffnet files and anything renamed)."""
+    base = os.path.basename(os.fspath(path)).lower()
+    if base.endswith(PDPARAMS_SUFFIXES):
+        return "paddleclas"
+    return "imgclsmob" if _IMGCLSMOB_FILE.search(base) else None
 
 
 # ----------------------------------------------------------------------------------------------- name mapping
@@ -368,29 +383,19 @@ def convert_imgclsmob_checkpoint(path: str, model_name: Optional[str] = None, ou
 
 # ----------------------------------------------------------------------------------------------- eval settings
 
-_DEFAULT_EVAL = {"image_resize": 224, "crop_pct": 0.875, "interpolation": "bilinear",
-                 "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]}
-
 
 def eval_settings_for(meta: Mapping[str, Any]) -> Dict[str, Any]:
     """The evaluation settings (image_resize, crop_pct, interpolation, mean, std on the 0-255 scale) that the
-    weights of a checkpoint were published with, from its metadata ('weights', else 'model_name').
+    weights of a checkpoint were published with, from its metadata: 'weights' (written by this converter, e.g.
+    'timm_mixnet_s.paddleclas'), else 'model_name' (timm conversions, MindCV checkpoints).
 
-    Returns {} when the metadata names no weights with known settings (the caller keeps its own defaults).
+    The result also names the entry under 'weights'. Returns {} when the metadata names no known weights (the
+    caller keeps its own defaults).
     """
-    cfgs = mixnet.default_cfgs
+    entries = weights_entries()
     key = meta.get("weights")
-    if not (isinstance(key, str) and key in cfgs):
+    if not (isinstance(key, str) and key in entries):
         key = meta.get("model_name")
-    cfg = cfgs.get(key) if isinstance(key, str) else None
-    if not cfg:
+    if not (isinstance(key, str) and key in entries):
         return {}
-    settings = dict(_DEFAULT_EVAL)
-    if isinstance(cfg.get("eval"), Mapping):
-        settings.update(cfg["eval"])
-    else:  # timm-style entries: eval_crop_pct / eval_interpolation
-        settings.update({k[len("eval_"):]: v for k, v in cfg.items() if k.startswith("eval_")})
-    settings["mean"], settings["std"] = list(settings["mean"]), list(settings["std"])
-    settings["weights"] = key
-    return settings
-
+    return {**eval_settings(entries[key]), "weights": key}
