@@ -163,6 +163,14 @@ def read_imgclsmob_weights(path: str, source: Optional[str] = None) -> Tuple[Arr
         raise ConversionError(f"source={source!r} is not known here; use one of {list(SOURCES)}")
     if os.fspath(path).lower().endswith(PDPARAMS_SUFFIXES):
         return read_pdparams(path), source
+    if not os.path.isfile(os.path.expanduser(os.fspath(path))):
+        raise FileNotFoundError(f"weight file not found: {path}")
+    try:
+        import torch  # noqa: F401  (only .pth files need it)
+    except ImportError as exc:
+        raise ConversionError(f"reading {os.path.basename(path)} (a PyTorch .pth file) needs PyTorch: pip install "
+                              "torch (the CPU build is enough), or convert PaddleClas's .pdparams file of the same "
+                              "model, which needs neither torch nor paddle") from exc
     return read_state_dict(path), source
 
 
