@@ -149,7 +149,9 @@ def _imgclsmob(model: str, arch: str, top1_err: float, top5_err: float, sha1: st
     """pytorchcv's (imgclsmob's) mixnet_{s,m,l}: MIT; files named {model}-{top-5 error}-{sha1[:8]}.pth, shipped as
     .pth.zip; eval resize 256 (224 / 0.875), crop 224, torchvision's (PIL) bilinear."""
     file = f"{arch}-{round(top5_err * 100):04d}-{sha1[:8]}.pth"
-    extra = {"sha1": sha1, "source_model": arch, "archive": f"{file}.zip"}
+    extra = {"sha1": sha1, "source_model": arch, "archive": f"{file}.zip",
+             "eval_note": "published accuracy measured with torchvision's PIL bilinear resize (antialiased); "
+                          "'bilinear' here is OpenCV's"}
     return _imported_weights(model, "imgclsmob", file, f"{_IMGCLSMOB_RELEASES}/download/{tag}/{file}.zip",
                              f"{_IMGCLSMOB_RELEASES}/tag/{tag}", round(100 - top1_err, 2),
                              round(100 - top5_err, 2), "MIT", "bilinear", **extra)
@@ -160,7 +162,9 @@ default_cfgs.update({
     "timm_mixnet_s.paddleclas": _paddleclas("timm_mixnet_s", "MixNet_S", 76.28, 92.99),
     "timm_mixnet_m.paddleclas": _paddleclas("timm_mixnet_m", "MixNet_M", 77.67, 93.64),
     "timm_mixnet_l.paddleclas": _paddleclas("timm_mixnet_l", "MixNet_L", 78.60, 94.37),
-    # pytorchcv 0.0.74 README (top-1 / top-5 error) and pytorchcv/models/common/model_metainfos.csv (sha1, release)
+    # pytorchcv 0.0.74 README (top-1 / top-5 error of the .pth files; imgclsmob trained them in Gluon, whose own
+    # figures are 23.83 / 7.03, 22.37 / 6.31 for S / M; its Chainer ports list 7.05 / 6.34 top-5 error) and
+    # pytorchcv/models/common/model_metainfos.csv (full sha1, release tag)
     "timm_mixnet_s.imgclsmob": _imgclsmob("timm_mixnet_s", "mixnet_s", 23.92, 7.17,
                                           "ab2c4e37062e7ea34a2cdd112f9354d4e67a0fef", "v0.0.493"),
     "timm_mixnet_m.imgclsmob": _imgclsmob("timm_mixnet_m", "mixnet_m", 22.45, 6.47,
