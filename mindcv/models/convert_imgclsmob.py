@@ -51,8 +51,6 @@ SOURCES = ("paddleclas", "imgclsmob")
 PDPARAMS_SUFFIXES = (".pdparams",)
 # Target variant of each source model, told apart by the stem width (MixNet-S 16, M 24, L = M x 1.3 -> 32).
 VARIANTS = {"timm_mixnet_s": 16, "timm_mixnet_m": 24, "timm_mixnet_l": 32}
-_SOURCE_MODEL = {"timm_mixnet_s": ("MixNet_S", "mixnet_s"), "timm_mixnet_m": ("MixNet_M", "mixnet_m"),
-                 "timm_mixnet_l": ("MixNet_L", "mixnet_l")}
 _STEM = "features.init_block.conv1.conv.weight"
 _HEAD = "output.weight"
 _BN_FIELDS = {  # MindSpore name -> (PyTorch name, Paddle name)

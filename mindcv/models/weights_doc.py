@@ -4,7 +4,7 @@ Every entry of ``mixnet.default_cfgs`` and ``mixnet.extra_weights`` is one row: 
 weights come from, their published accuracy, the settings it was measured with, the licence and how to get
 them (``pretrained=True`` for hosted MindSpore checkpoints, else the download and conversion command).
 """
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from . import mixnet
 

@@ -36,7 +36,8 @@ needs_torch_peer = pytest.mark.skipif(
                                 "pip install --no-deps --target DIR -r requirements-peers-torch.txt)")
 needs_paddle_peer = pytest.mark.skipif(
     not HAVE_PADDLE_PEER, reason=f"paddlepaddle + paddleclas peer not installed at {PADDLE_PEER} (set "
-                                 "PADDLE_PEER_PATH; pip install --no-deps --target DIR -r requirements-peers-paddle.txt)")
+                                 "PADDLE_PEER_PATH; pip install --no-deps --target DIR "
+                                 "-r requirements-peers-paddle.txt)")
 SIZES = (224, 199)
 TOLERANCE = 1e-4
 VARIANTS = {"s": "timm_mixnet_s", "m": "timm_mixnet_m", "l": "timm_mixnet_l"}

@@ -83,7 +83,8 @@ def main() -> None:
         np.save(os.path.join(out_dir, f"input_{size}.npy"), inputs[size])
     for seed, name in enumerate(names):
         model = getattr(module, name)()
-        model.set_state_dict({k: paddle.to_tensor(v) for k, v in random_state(model, np.random.default_rng(seed)).items()})
+        state = random_state(model, np.random.default_rng(seed))
+        model.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
         model.eval()
         with paddle.no_grad():
             for size, x in inputs.items():
