@@ -590,8 +590,8 @@ def parse_args(argv: Optional[Sequence[str]] = None, tool: Optional[ToolOptions]
     extra = tuple(tool.options) if tool else ()
     argv = list(sys.argv[1:] if argv is None else argv)
     first, remaining = _config_parser().parse_known_args(argv)
-    if first.config:
-        parser.set_defaults(**load_config(first.config, extra))
+    from_file = load_config(first.config, extra) if first.config else {}
+    parser.set_defaults(**from_file)
     if tool is not None and tool.positional:  # values of the positional may sit between options
         args, extras = parser.parse_known_intermixed_args(remaining)
     else:
@@ -599,7 +599,23 @@ def parse_args(argv: Optional[Sequence[str]] = None, tool: Optional[ToolOptions]
     if extras:
         raise ConfigError(_unknown_args_message(extras))
     args.config = first.config
+    args.explicit_options = sorted(set(from_file) | _flags_given(remaining, extra))
     return validate_args(args, extra)
+
+
+def _flags_given(tokens: Sequence[str], extra: Sequence[Option]) -> set:
+    """Names of the options whose --flag (or an alias) appears among the command-line tokens."""
+    spellings = {}
+    for opt in _all_options(extra).values():
+        for name in (opt.name,) + tuple(opt.aliases):
+            spellings[name] = opt.name
+    given = set()
+    for token in tokens:
+        if token.startswith("--"):
+            name = token[2:].split("=", 1)[0]
+            if name in spellings:
+                given.add(spellings[name])
+    return given
 
 
 # ----------------------------------------------------------------------------------------------

@@ -37,9 +37,10 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.data.sampler import shard_indices
     from mindcv.engine import EvalStep, evaluate, make_eval_loader_factory, set_context
-    from mindcv.eval import (build_eval_model, build_val_index, check_bad_images, checkpoint_class_names,
-                             class_report, eval_settings, gather_predictions, hint_run_config, log_settings, report,
-                             resolve_weights, results_path, write_class_report, write_predictions_csv)
+    from mindcv.eval import (apply_weights_eval_settings, build_eval_model, build_val_index, check_bad_images,
+                             checkpoint_class_names, class_report, eval_settings, gather_predictions, hint_run_config,
+                             log_settings, report, resolve_weights, results_path, write_class_report,
+                             write_predictions_csv)
     from mindcv.utils.io import check_writable
     from mindcv.utils.distributed import init_distributed
     from mindcv.utils.io import file_sha256
@@ -48,6 +49,7 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     dist = init_distributed(args.distribute, ["validate.py"] + list(sys.argv[1:] if argv is None else argv))
     weights = resolve_weights(args)
     hint_run_config(args, weights)
+    args = apply_weights_eval_settings(args, weights)
     index = build_val_index(args, weights.num_classes, checkpoint_class_names(weights))
     output = results_path(args, weights) if dist.is_main else ""
     predictions_csv = check_writable(args.results_csv, "--results_csv") if args.results_csv else ""

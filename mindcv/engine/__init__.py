@@ -9,6 +9,6 @@ from .train_step import TrainStep
 from .trainer import Trainer, TrainerConfig, TrainingDiverged
 
 __all__ = ["DataBundle", "TrainParts", "augmentation_seed", "build_loaders", "build_model", "build_train_step",
-           "make_eval_loader_factory", "resolve_resume", "set_seeds", "CheckpointManager", "check_new_run_dir", "find_latest_checkpoint",
-           "resolve_jit_level", "set_context", "EvalStep", "evaluate", "TrainStep", "Trainer", "TrainerConfig",
-           "TrainingDiverged"]
+           "make_eval_loader_factory", "resolve_resume", "set_seeds", "CheckpointManager", "check_new_run_dir",
+           "find_latest_checkpoint", "resolve_jit_level", "set_context", "EvalStep", "evaluate", "TrainStep", "Trainer",
+           "TrainerConfig", "TrainingDiverged"]

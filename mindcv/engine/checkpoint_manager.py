@@ -6,8 +6,8 @@ from typing import Dict, List, Optional
 
 from mindspore import nn
 
-from ..utils.checkpoint import (EPOCH_FILE, INDEX_FILE, epoch_file_name, epoch_files, read_checkpoint_meta, read_run_index,
-                                save_checkpoint_atomic)
+from ..utils.checkpoint import (EPOCH_FILE, INDEX_FILE, epoch_file_name, epoch_files, read_checkpoint_meta,
+                                read_run_index, save_checkpoint_atomic)
 from ..utils.cli import ConfigError
 from ..utils.io import atomic_write_text
 from ..utils.logger import get_logger

@@ -60,6 +60,8 @@ def _weights(file: str, top1: float, top5: float, hardware: str, recipe: str, **
         "hardware": hardware,
         "recipe": recipe,
         "source": "MindCV",
+        "eval_interpolation": "bicubic",  # the recipes' validation settings, which the accuracy was measured with
+        "eval_crop_pct": 0.875,
         **extra,
     }
 

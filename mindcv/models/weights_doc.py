@@ -8,7 +8,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from . import mixnet
 
-__all__ = ["weights_entries", "eval_settings", "weights_table_markdown"]
+__all__ = ["weights_entries", "eval_settings", "weights_table_markdown", "pretrained_cfg_for"]
 
 IMAGENET_MEAN = [123.675, 116.28, 103.53]  # 0-255 scale, as config.py's mean / std
 IMAGENET_STD = [58.395, 57.12, 57.375]
@@ -33,6 +33,22 @@ def eval_settings(cfg: Mapping[str, Any]) -> Dict[str, Any]:
         settings.update({k[len("eval_"):]: v for k, v in cfg.items() if k.startswith("eval_")})
     settings["mean"], settings["std"] = list(settings["mean"]), list(settings["std"])
     return settings
+
+
+def pretrained_cfg_for(cfg: Optional[Mapping[str, Any]], num_classes: int, in_channels: int) -> Dict[str, Any]:
+    """timm's ``pretrained_cfg`` of a model built from weight entry ``cfg`` (None: no published weights): input
+    size, interpolation, crop_pct, mean / std on timm's 0-1 scale (the options use 0-255), num_classes, the first
+    conv and classifier names, and where the weights come from."""
+    cfg = dict(cfg or {})
+    settings = eval_settings(cfg)
+    size = int(settings["image_resize"])
+    return {
+        "input_size": (in_channels, size, size), "interpolation": settings["interpolation"],
+        "crop_pct": float(settings["crop_pct"]), "mean": tuple(round(v / 255.0, 6) for v in settings["mean"]),
+        "std": tuple(round(v / 255.0, 6) for v in settings["std"]), "num_classes": num_classes,
+        "first_conv": cfg.get("first_conv", "stem_conv.0"), "classifier": cfg.get("classifier", "classifier"),
+        "url": cfg.get("url", ""), "source": cfg.get("source", ""), "top1": cfg.get("top1"), "top5": cfg.get("top5"),
+    }
 
 
 def _number(value: Optional[float]) -> str:

@@ -234,7 +234,7 @@ def test_eval_settings_follow_the_weights():
     assert eval_settings_for({"model_name": "timm_mixnet_s", "weights": "timm_mixnet_s.imgclsmob"})["crop_pct"] == 0.875
     timm = eval_settings_for({"model_name": "timm_mixnet_s"})  # a timm conversion records no 'weights'
     assert (timm["interpolation"], timm["weights"]) == ("pilcubic", "timm_mixnet_s")
-    assert eval_settings_for({"model_name": "mixnet_s"})["interpolation"] == "bilinear"
+    assert eval_settings_for({"model_name": "mixnet_s"})["interpolation"] == "bicubic"  # the validation settings of MindCV's recipes
     assert eval_settings_for({}) == {} and eval_settings_for({"model_name": "resnet50"}) == {}
 
 
