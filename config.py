@@ -182,6 +182,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
     ("Scheduler", [
         _o("scheduler", "str", "cosine_decay", "learning-rate schedule after warm-up", choices=SCHEDULERS),
         _o("lr", "float", 0.001, "peak learning rate", low=0),
+        _o("lr_base_batch", "int", None, "global batch that lr is meant for: lr is scaled linearly to the run's "
+           "global batch (batch_size x devices x gradient_accumulation_steps) and logged; None: lr as given "
+           "(MindCV's semantics)", nullable=True, low=1),
         _o("min_lr", "float", 1e-6, "final learning rate of cosine_decay (floor of one_cycle, cyclic)", low=0),
         _o("warmup_epochs", "int", 3, "linear warm-up epochs", low=0),
         _o("warmup_factor", "float", 0.0, "warm-up starts at lr * warmup_factor", low=0),

@@ -62,3 +62,11 @@ def test_curves_without_matplotlib_say_so_once(tmp_path, monkeypatch, caplog):
     assert write_curves(str(csv_path)) is None and write_curves(str(csv_path)) is None
     assert caplog.text.count("matplotlib is not installed") == 1
     assert not (tmp_path / "curves.png").exists()
+
+
+def test_lr_scales_linearly_to_the_global_batch(caplog):
+    from mindcv.engine.build import scaled_lr
+
+    assert scaled_lr(0.2, None, 256) == 0.2  # off by default: MindCV's semantics
+    assert scaled_lr(0.2, 1024, 256) == pytest.approx(0.05)  # 2 devices x 128 for a recipe made for 8 x 128
+    assert "lr 0.2 is for a global batch of 1024; this run's global batch is 256: lr 0.05" in caplog.text
