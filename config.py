@@ -686,9 +686,30 @@ def options_markdown() -> str:
         rows.append(f"| **{title}** | | |")
         for opt in options:
             meaning = opt.help + (f" (one of: {', '.join(map(str, opt.choices))})" if opt.choices else "")
+            meaning += f" (no effect here: {opt.unused})" if opt.unused else ""
             rows.append(f"| `--{opt.name}` | `{_markdown_default(opt)}` | {meaning.replace('|', '/')} |")
     return "\n".join(rows)
 
 
+OPTIONS_DOC_HEADER = """# Options
+
+`python train.py -c RECIPE.yaml [--option VALUE ...]` (and `validate.py`, `infer.py`, `export.py`): built-in
+defaults < YAML recipe < command line. Booleans take `true/false`, `yes/no`, `1/0` (`--flag` alone means true;
+unlike MindCV, `--flag False` means False); list options take several values (`--scale 0.5 1.0`); `None`/`null`
+clears nullable options. An unknown key or flag and a value of the wrong type or range are errors that name the
+key, the value and the closest known key (`learning_rate` -> `lr`). The effective configuration is logged and
+saved as `config.yaml` beside the checkpoints. MindCV keys we do not implement (`layer_decay`, ModelArts
+options, lion/nadam/adan) are unknown keys here. Options marked "no effect here" are accepted so that MindCV's
+recipes run, and say so in a warning when set.
+
+This file is generated: `python config.py > docs/options.md` (a test keeps it equal to the option table).
+"""
+
+
+def options_document() -> str:
+    """docs/options.md: the header and the option table, with the options that have no effect marked."""
+    return OPTIONS_DOC_HEADER + "\n" + options_markdown() + "\n"
+
+
 if __name__ == "__main__":
-    print(options_markdown())
+    print(options_document(), end="")

@@ -341,3 +341,8 @@ def test_explicit_options_are_those_of_the_file_and_the_command_line(tmp_path):
     args = parse_args(["-c", path, "--crop_pct=0.9"])
     assert args.explicit_options == ["crop_pct", "image_resize", "lr"]
     assert parse_args([]).explicit_options == []
+
+
+def test_docs_options_is_the_generated_reference():
+    with open(os.path.join(ROOT, "docs", "options.md"), encoding="utf-8") as f:
+        assert f.read() == config.options_document(), "regenerate it: python config.py > docs/options.md"
