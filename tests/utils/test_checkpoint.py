@@ -95,7 +95,7 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(ms, "save_checkpoint", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ck.CheckpointError, match=f"cannot write the checkpoint {path}: disk full"):
         save_checkpoint_atomic(TinyNet(), path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.ckpt"]
