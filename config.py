@@ -184,6 +184,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
     ("Scheduler", [
         _o("scheduler", "str", "cosine_decay", "learning-rate schedule after warm-up", choices=SCHEDULERS),
         _o("lr", "float", 0.001, "peak learning rate", low=0),
+        _o("lr_base_batch", "int", None, "global batch that lr is meant for: lr is scaled linearly to the run's "
+           "global batch (batch_size x devices x gradient_accumulation_steps) and logged; None: lr as given "
+           "(MindCV's semantics)", nullable=True, low=1),
         _o("min_lr", "float", 1e-6, "final learning rate of cosine_decay (floor of one_cycle, cyclic)", low=0),
         _o("warmup_epochs", "int", 3, "linear warm-up epochs", low=0),
         _o("warmup_factor", "float", 0.0, "warm-up starts at lr * warmup_factor", low=0),
@@ -597,8 +600,8 @@ def parse_args(argv: Optional[Sequence[str]] = None, tool: Optional[ToolOptions]
     extra = tuple(tool.options) if tool else ()
     argv = list(sys.argv[1:] if argv is None else argv)
     first, remaining = _config_parser().parse_known_args(argv)
-    if first.config:
-        parser.set_defaults(**load_config(first.config, extra))
+    from_file = load_config(first.config, extra) if first.config else {}
+    parser.set_defaults(**from_file)
     if tool is not None and tool.positional:  # values of the positional may sit between options
         args, extras = parser.parse_known_intermixed_args(remaining)
     else:
@@ -606,7 +609,23 @@ def parse_args(argv: Optional[Sequence[str]] = None, tool: Optional[ToolOptions]
     if extras:
         raise ConfigError(_unknown_args_message(extras))
     args.config = first.config
+    args.explicit_options = sorted(set(from_file) | _flags_given(remaining, extra))
     return validate_args(args, extra)
+
+
+def _flags_given(tokens: Sequence[str], extra: Sequence[Option]) -> set:
+    """Names of the options whose --flag (or an alias) appears among the command-line tokens."""
+    spellings = {}
+    for opt in _all_options(extra).values():
+        for name in (opt.name,) + tuple(opt.aliases):
+            spellings[name] = opt.name
+    given = set()
+    for token in tokens:
+        if token.startswith("--"):
+            name = token[2:].split("=", 1)[0]
+            if name in spellings:
+                given.add(spellings[name])
+    return given
 
 
 # ----------------------------------------------------------------------------------------------
@@ -674,9 +693,30 @@ def options_markdown() -> str:
         rows.append(f"| **{title}** | | |")
         for opt in options:
             meaning = opt.help + (f" (one of: {', '.join(map(str, opt.choices))})" if opt.choices else "")
+            meaning += f" (no effect here: {opt.unused})" if opt.unused else ""
             rows.append(f"| `--{opt.name}` | `{_markdown_default(opt)}` | {meaning.replace('|', '/')} |")
     return "\n".join(rows)
 
 
+OPTIONS_DOC_HEADER = """# Options
+
+`python train.py -c RECIPE.yaml [--option VALUE ...]` (and `validate.py`, `infer.py`, `export.py`): built-in
+defaults < YAML recipe < command line. Booleans take `true/false`, `yes/no`, `1/0` (`--flag` alone means true;
+unlike MindCV, `--flag False` means False); list options take several values (`--scale 0.5 1.0`); `None`/`null`
+clears nullable options. An unknown key or flag and a value of the wrong type or range are errors that name the
+key, the value and the closest known key (`learning_rate` -> `lr`). The effective configuration is logged and
+saved as `config.yaml` beside the checkpoints. MindCV keys we do not implement (`layer_decay`, ModelArts
+options, lion/nadam/adan) are unknown keys here. Options marked "no effect here" are accepted so that MindCV's
+recipes run, and say so in a warning when set.
+
+This file is generated: `python config.py > docs/options.md` (a test keeps it equal to the option table).
+"""
+
+
+def options_document() -> str:
+    """docs/options.md: the header and the option table, with the options that have no effect marked."""
+    return OPTIONS_DOC_HEADER + "\n" + options_markdown() + "\n"
+
+
 if __name__ == "__main__":
-    print(options_markdown())
+    print(options_document(), end="")

@@ -40,8 +40,8 @@ def _export(argv: Optional[Sequence[str]]) -> int:
     args = parse_args(argv, EXPORT_TOOL)
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.engine import set_context
-    from mindcv.eval import (build_eval_model, export_atomic, export_impl, export_path, hint_run_config,
-                             resolve_weights, sample_input, verify)
+    from mindcv.eval import (apply_weights_eval_settings, build_eval_model, export_atomic, export_impl, export_path,
+                             hint_run_config, resolve_weights, sample_input, verify)
     from mindcv.utils.io import file_sha256
 
     impl = export_impl(args)
@@ -49,6 +49,7 @@ def _export(argv: Optional[Sequence[str]]) -> int:
     args = set_context(args)
     weights = resolve_weights(args)
     hint_run_config(args, weights)
+    args = apply_weights_eval_settings(args, weights)
     model = build_eval_model(args, weights, mixconv_impl=impl)
     sample = sample_input(args)
     export_atomic(model, sample, path, args.file_format)

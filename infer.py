@@ -39,16 +39,19 @@ def _infer(argv: Optional[Sequence[str]]) -> int:
     args = parse_args(argv, INFER_TOOL)
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.engine import set_context
-    from mindcv.eval import (Prediction, as_json, build_eval_model, classify, collect_images, eval_transform,
-                             format_prediction, hint_run_config, preprocess, resolve_class_names, resolve_weights)
+    from mindcv.eval import (Prediction, apply_weights_eval_settings, as_json, build_eval_model, classify,
+                             collect_images, eval_transform, format_prediction, hint_run_config, preprocess,
+                             resolve_class_names, resolve_weights)
     from mindcv.utils.io import check_writable, write_json_atomic
 
     files = collect_images(args.images)
-    transform = eval_transform(args)
+    eval_transform(args)  # bad transform options fail here, before the weights are read
     results_json = check_writable(args.results_json, "--results_json") if args.results_json else ""
     args = set_context(args)
     weights = resolve_weights(args)
     hint_run_config(args, weights)
+    args = apply_weights_eval_settings(args, weights)
+    transform = eval_transform(args)
     names, source = resolve_class_names(args, weights)
     model = build_eval_model(args, weights)
     logger.info("%s (%d classes, names from %s), weights %s%s; %d image(s), resize %d crop_pct %s", args.model,

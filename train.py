@@ -48,9 +48,10 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
     """Build the run from the checked options and train it."""
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.engine import (Trainer, TrainerConfig, TrainingDiverged, build_loaders, build_model,
-                               build_train_step, resolve_resume, set_context, set_seeds)
+                               build_train_step, check_new_run_dir, resolve_resume, set_context, set_seeds)
     from mindcv.utils.distributed import init_distributed, weights_fingerprint
 
+    check_new_run_dir(args.ckpt_save_dir, args.resume)
     args = set_context(args)
     dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv))
     logger.info("rank %d of %d; device %s, mode %s, jit level %s", dist.rank, dist.group_size, args.device_target,
@@ -88,7 +89,8 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
         last = history[-1]
         summary = f"finished {args.epoch_size} epochs: loss {last['loss']:.4f}"
         if "val_top1" in last:
-            summary += f", val top-1 {last['val_top1']:.2f} %, top-5 {last['val_top5']:.2f} %"
+            summary += (f", val top-1 {last['val_top1']:.2f} %, top-{min(5, data.num_classes)} "
+                        f"{last['val_top5']:.2f} %")
         logger.info("%s; checkpoints in %s", summary, args.ckpt_save_dir)
     return 0
 

@@ -22,6 +22,8 @@ VALIDATE_TOOL = ToolOptions(
     options=(
         Option("results_json", "str", "", "write the results (accuracy, loss, images/s, checkpoint SHA-256, "
                "settings) to this JSON file; empty: <checkpoint without .ckpt>.eval.json"),
+        Option("results_csv", "str", "", "also write every image's top-k predictions to this CSV file (as "
+               "timm's --results-file); empty: do not"),
         Option("val_labels", "str", "", "labels of a flat val folder (images without class sub-folders): a "
                "text/CSV file with one '<image file> <class>' line per image, class = folder name/wnid "
                "or label index (LOC_val_solution.csv works as is)"),
@@ -35,8 +37,11 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.data.sampler import shard_indices
     from mindcv.engine import EvalStep, evaluate, make_eval_loader_factory, set_context
-    from mindcv.eval import (build_eval_model, build_val_index, check_bad_images, checkpoint_class_names,
-                             eval_settings, hint_run_config, log_settings, report, resolve_weights, results_path)
+    from mindcv.eval import (apply_weights_eval_settings, build_eval_model, build_val_index, check_bad_images,
+                             checkpoint_class_names, class_report, eval_settings, gather_predictions, hint_run_config,
+                             log_settings, report, resolve_weights, results_path, write_class_report,
+                             write_predictions_csv)
+    from mindcv.utils.io import check_writable
     from mindcv.utils.distributed import init_distributed
     from mindcv.utils.io import file_sha256
 
@@ -44,18 +49,28 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     dist = init_distributed(args.distribute, ["validate.py"] + list(sys.argv[1:] if argv is None else argv))
     weights = resolve_weights(args)
     hint_run_config(args, weights)
+    args = apply_weights_eval_settings(args, weights)
     index = build_val_index(args, weights.num_classes, checkpoint_class_names(weights))
     output = results_path(args, weights) if dist.is_main else ""
+    predictions_csv = check_writable(args.results_csv, "--results_csv") if args.results_csv else ""
     settings = eval_settings(args, weights, index, dist, file_sha256(weights.path) if dist.is_main else "")
     if dist.is_main:
         log_settings(settings, len(index))
     model = build_eval_model(args, weights)
     shard = shard_indices(len(index), dist.group_size, dist.rank, shuffle=False, pad=False)
     batches = make_eval_loader_factory(args, index, dist, weights.num_classes)() if shard else []
-    result = evaluate(EvalStep(model, weights.num_classes), batches, dist)
+    result = evaluate(EvalStep(model, weights.num_classes), batches, dist, keep_predictions=True)
     check_bad_images(index, dist)
+    seen = gather_predictions(result.pop("labels"), result.pop("topk"), shard, len(index), dist)
     if dist.is_main:
-        report(result, settings, output, min(5, weights.num_classes))
+        names = (list(index.class_names) + [f"class {i}" for i in range(weights.num_classes)])[:weights.num_classes]
+        stem = output[:-len(".json")] if output.endswith(".json") else output
+        files = write_class_report(class_report(seen["labels"], seen["topk"][:, 0], weights.num_classes), names, stem)
+        if predictions_csv:
+            files["results_csv"] = write_predictions_csv(predictions_csv, [index.samples[i][0] for i in
+                                                                           seen["positions"]],
+                                                         seen["labels"], seen["topk"], names)
+        report(dict(result, files=files), settings, output, min(5, weights.num_classes))
     return 0
 
 

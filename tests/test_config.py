@@ -223,7 +223,8 @@ def test_save_config_round_trip(tmp_path):
     assert sorted(os.listdir(out.parent)) == ["effective.yaml"]  # no temporary file left behind
     again = parse_args(["-c", str(out)])
     mine, theirs = vars(args), vars(again)
-    mine.pop("config"), theirs.pop("config")
+    for values in (mine, theirs):
+        values.pop("config"), values.pop("explicit_options")
     assert mine == theirs
     assert again.data_dir == "yes"  # a string that YAML would read as a bool survives
 
@@ -333,3 +334,15 @@ def test_mindcv_recipes(size):
 def test_recipes_use_only_known_keys(size):
     raw = yaml.safe_load(open(RECIPES[size], encoding="utf-8"))
     assert set(raw) <= set(OPTIONS)
+
+
+def test_explicit_options_are_those_of_the_file_and_the_command_line(tmp_path):
+    path = write_yaml(tmp_path, "lr: 0.1\nimage_resize: 96\n")
+    args = parse_args(["-c", path, "--crop_pct=0.9"])
+    assert args.explicit_options == ["crop_pct", "image_resize", "lr"]
+    assert parse_args([]).explicit_options == []
+
+
+def test_docs_options_is_the_generated_reference():
+    with open(os.path.join(ROOT, "docs", "options.md"), encoding="utf-8") as f:
+        assert f.read() == config.options_document(), "regenerate it: python config.py > docs/options.md"

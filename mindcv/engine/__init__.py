@@ -2,13 +2,13 @@
 resume), the train step, the trainer loop, the evaluation step and the checkpoint manager."""
 from .build import (DataBundle, TrainParts, augmentation_seed, build_loaders, build_model, build_train_step,
                     make_eval_loader_factory, resolve_resume, set_seeds)
-from .checkpoint_manager import CheckpointManager, find_latest_checkpoint
+from .checkpoint_manager import CheckpointManager, check_new_run_dir, find_latest_checkpoint
 from .context import resolve_jit_level, set_context
 from .evaluate import EvalStep, evaluate
 from .train_step import TrainStep
 from .trainer import Trainer, TrainerConfig, TrainingDiverged
 
 __all__ = ["DataBundle", "TrainParts", "augmentation_seed", "build_loaders", "build_model", "build_train_step",
-           "make_eval_loader_factory", "resolve_resume", "set_seeds", "CheckpointManager", "find_latest_checkpoint",
-           "resolve_jit_level", "set_context", "EvalStep", "evaluate", "TrainStep", "Trainer", "TrainerConfig",
-           "TrainingDiverged"]
+           "make_eval_loader_factory", "resolve_resume", "set_seeds", "CheckpointManager", "check_new_run_dir",
+           "find_latest_checkpoint", "resolve_jit_level", "set_context", "EvalStep", "evaluate", "TrainStep", "Trainer",
+           "TrainerConfig", "TrainingDiverged"]

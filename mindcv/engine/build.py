@@ -149,12 +149,23 @@ class TrainParts:
     lr_schedule: List[float]
 
 
+def scaled_lr(lr: float, base_batch: Optional[int], global_batch: int) -> float:
+    """``lr`` scaled linearly from the global batch it is meant for to this run's (unchanged without a base)."""
+    if not base_batch:
+        return lr
+    scaled = lr * global_batch / base_batch
+    logger.info("lr %g is for a global batch of %d; this run's global batch is %d: lr %g", lr, base_batch,
+                global_batch, scaled)
+    return scaled
+
+
 def build_train_step(args, model: nn.Cell, data: DataBundle, dist: DistInfo) -> TrainParts:
     """Loss, learning-rate schedule (per optimizer update), optimizer, train and eval steps."""
     accum = args.gradient_accumulation_steps
     updates_per_epoch = max(1, data.steps_per_epoch // accum)
+    lr = scaled_lr(args.lr, args.lr_base_batch, args.batch_size * dist.group_size * accum)
     lr_schedule = create_scheduler(
-        updates_per_epoch, scheduler=args.scheduler, lr=args.lr, min_lr=args.min_lr,
+        updates_per_epoch, scheduler=args.scheduler, lr=lr, min_lr=args.min_lr,
         warmup_epochs=args.warmup_epochs, warmup_factor=args.warmup_factor, decay_epochs=args.decay_epochs,
         decay_rate=args.decay_rate, milestones=args.multi_step_decay_milestones, num_epochs=args.epoch_size,
         num_cycles=args.num_cycles, cycle_decay=args.cycle_decay, lr_epoch_stair=args.lr_epoch_stair)

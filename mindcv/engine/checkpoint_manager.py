@@ -7,8 +7,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from mindspore import nn
 
-from ..utils.checkpoint import (INDEX_FILE, epoch_file_name, epoch_files, read_checkpoint_meta, read_run_index,
-                                recovery_file_name, save_checkpoint_atomic)
+from ..utils.checkpoint import (EPOCH_FILE, INDEX_FILE, RECOVERY_SUFFIX, epoch_file_name, epoch_files,
+                                read_checkpoint_meta, read_run_index, recovery_file_name, save_checkpoint_atomic)
+from ..utils.cli import ConfigError
 from ..utils.io import atomic_write_text
 from ..utils.logger import get_logger
 
@@ -92,6 +93,21 @@ class CheckpointManager:
                 except OSError:
                     pass
         self.records = sorted(kept, key=lambda r: r["epoch"])
+
+
+RUN_FILES = ("config.yaml", "metrics.csv", "train.log", INDEX_FILE)
+
+
+def check_new_run_dir(directory: str, resume: str) -> None:
+    """Refuse to start a new run in a folder holding another run's files (they would be overwritten or mixed)."""
+    if resume or not os.path.isdir(directory):
+        return
+    found = [name for name in sorted(os.listdir(directory))
+             if name in RUN_FILES or EPOCH_FILE.match(name) or name.endswith(("-best.ckpt", RECOVERY_SUFFIX))]
+    if found:
+        raise ConfigError(f"ckpt_save_dir {os.path.abspath(directory)} holds another run ({', '.join(found[:4])}"
+                          f"{' ...' if len(found) > 4 else ''}), which this run would overwrite: pass a new "
+                          f"--ckpt_save_dir, or --resume auto to continue that run")
 
 
 def find_latest_checkpoint(directory: str, prefix: Optional[str] = None) -> Optional[str]:

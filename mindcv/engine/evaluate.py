@@ -28,7 +28,7 @@ class EvalStep(nn.Cell):
         loss = (ops.cross_entropy(logits, label, reduction="none") * mask).sum()
         _, top = ops.topk(logits, self.k)
         hits = ops.cast(ops.equal(top, ops.expand_dims(label, 1)), ms.float32) * ops.expand_dims(mask, 1)
-        return loss, hits[:, 0].sum(), hits.sum(), mask.sum()
+        return loss, hits[:, 0].sum(), hits.sum(), mask.sum(), top
 
 
 def _padded(image, label, batch_size: int):
@@ -43,12 +43,15 @@ def _padded(image, label, batch_size: int):
     return Tensor(image), Tensor(label), Tensor(mask)
 
 
-def evaluate(step: EvalStep, batches: Iterable, dist: Optional[DistInfo] = None) -> Dict[str, float]:
+def evaluate(step: EvalStep, batches: Iterable, dist: Optional[DistInfo] = None,
+             keep_predictions: bool = False) -> Dict[str, float]:
     """Run ``step`` over ``(image, label)`` batches; returns top1 / top5 in percent, mean loss, count and images/s.
 
     Under data parallelism every rank evaluates its own disjoint shard and the sums are added over
-    ranks, so every image counts exactly once when the shards partition the data.
+    ranks, so every image counts exactly once when the shards partition the data. With
+    ``keep_predictions`` the result also holds this rank's ``labels`` [n] and ``topk`` [n, k] in batch order.
     """
+    labels, topk = [], []
     step.set_train(False)
     sums = np.zeros(4, np.float64)
     start, first_batch_time, first_count = time.time(), None, 0.0
@@ -56,14 +59,21 @@ def evaluate(step: EvalStep, batches: Iterable, dist: Optional[DistInfo] = None)
     for image, label in batches:
         batch_size = batch_size or image.shape[0]
         out = step(*_padded(image, label, batch_size))
-        sums += np.array([float(v.asnumpy()) for v in out])
+        sums += np.array([float(v.asnumpy()) for v in out[:4]])
+        if keep_predictions:
+            real = image.shape[0]
+            labels.append(np.asarray(label.asnumpy()).reshape(-1)[:real].astype(np.int64))
+            topk.append(out[4].asnumpy()[:real].astype(np.int64))
         if first_batch_time is None:  # the first batch includes graph compilation: leave it out of images/s
             first_batch_time, first_count = time.time(), sums[3]
     elapsed_after_first = time.time() - (first_batch_time or start)
     loss, top1, top5, count = all_reduce_sum(sums, dist or DistInfo())
     if count == 0:
         raise ValueError("evaluation saw no images: the validation split (or this rank's shard) is empty")
+    kept = {"labels": np.concatenate(labels) if labels else np.zeros(0, np.int64),
+            "topk": np.concatenate(topk) if topk else np.zeros((0, step.k), np.int64)} if keep_predictions else {}
     return {
+        **kept,
         "top1": 100.0 * top1 / count,
         "top5": 100.0 * top5 / count,
         "loss": loss / count,

@@ -25,6 +25,7 @@ from ..utils.interrupt import StopRequest, TrainingInterrupted
 from ..utils.io import atomic_write_text
 from ..utils.logger import get_logger
 from .checkpoint_manager import CheckpointManager
+from .curves import write_curves
 from .evaluate import EvalStep, evaluate
 
 logger = get_logger(__name__)
@@ -246,8 +247,8 @@ class Trainer:
             return {}
         result = evaluate(self.eval_step, self.make_val_loader(), self.dist)
         self.train_step.set_train(True)
-        logger.info("epoch %d validation: top-1 %.3f %%, top-5 %.3f %%, loss %.4f (%d images, %.1f s)",
-                    epoch + 1, result["top1"], result["top5"], result["loss"], result["num_samples"],
+        logger.info("epoch %d validation: top-1 %.3f %%, top-%d %.3f %%, loss %.4f (%d images, %.1f s)",
+                    epoch + 1, result["top1"], self.eval_step.k, result["top5"], result["loss"], result["num_samples"],
                     result["seconds"])
         return {"val_top1": result["top1"], "val_top5": result["top5"], "val_loss": result["loss"]}
 
@@ -273,6 +274,7 @@ class Trainer:
             self.history.append(row)
             if self.dist.is_main:
                 self.csv.append(row)
+                write_curves(self.csv.path)
                 if (epoch + 1) % cfg.ckpt_save_interval == 0 or epoch + 1 == cfg.epochs:
                     self.last_checkpoint = self.ckpt.save(self.train_step, epoch + 1, row["step"],
                                                           metric=row.get("val_top1"), meta=cfg.meta)

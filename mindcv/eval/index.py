@@ -25,7 +25,8 @@ def _image_names(directory: str) -> List[str]:
 def _check_val_split(root: str, split: str) -> str:
     """The split directory, after explaining a missing split or a flat folder of images without classes."""
     if not root or not os.path.isdir(root):
-        raise EvalError(f"dataset root {root!r} is not a directory (--data_dir); expected <root>/{split}/<class>/<image>")
+        raise EvalError(f"dataset root {root!r} is not a directory (--data_dir); expected "
+                        f"<root>/{split}/<class>/<image>")
     split_dir = os.path.join(root, split) if split else root
     if not os.path.isdir(split_dir):
         folders = subfolders(root)

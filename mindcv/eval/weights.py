@@ -1,5 +1,6 @@
 """The weights to evaluate: a checkpoint file or the published weights, read, checked against the options, and
 loaded strictly into the model they belong to (every parameter present, shapes equal)."""
+import argparse
 import json
 import os
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from mindspore import nn
 
 from ..models import create_model, get_pretrained_cfg, is_model, list_models
 from ..models.convert import check_variant
+from ..models.convert_imgclsmob import eval_settings_for
+from ..models.weights_doc import eval_settings
 from ..utils.checkpoint import has_ema, load_model_weights, load_param_dict, read_checkpoint_meta, select_ema
 from ..utils.cli import UserError
 from ..utils.download import DownloadError, download_url, get_checkpoint_dir
@@ -18,7 +21,9 @@ from ..utils.logger import get_logger
 logger = get_logger(__name__)
 
 __all__ = ["EvalError", "Weights", "resolve_weights", "build_eval_model", "classifier_name", "checkpoint_class_names",
-           "hint_run_config"]
+           "hint_run_config", "apply_weights_eval_settings", "EVAL_OPTIONS"]
+
+EVAL_OPTIONS = ("image_resize", "crop_pct", "interpolation", "mean", "std")  # what decides the eval transforms
 
 
 class EvalError(UserError):
@@ -108,6 +113,31 @@ def resolve_weights(args) -> Weights:
                         f"omit --num_classes (the trained head is never replaced here)")
     return Weights(path, "pretrained" if args.pretrained else "checkpoint", params, meta, num_classes,
                    bool(args.ema), has_ema(raw))
+
+
+def _published_settings(args, weights: Weights) -> Dict[str, Any]:
+    """The eval settings the weights' accuracy was published with: for --pretrained and for converted weights
+    (their metadata names the entry); {} for checkpoints of one's own training (their config.yaml holds them)."""
+    if weights.origin == "pretrained":
+        return {**eval_settings(get_pretrained_cfg(args.model) or {}), "weights": args.model}
+    if "weights" in weights.meta or "converted_from" in weights.meta:
+        return eval_settings_for(weights.meta)
+    return {}
+
+
+def apply_weights_eval_settings(args: argparse.Namespace, weights: Weights) -> argparse.Namespace:
+    """A copy of ``args`` whose eval transforms are the weights' published ones, except for the options the user
+    set (on the command line or in the -c file); logged once."""
+    published = _published_settings(args, weights)
+    explicit = set(getattr(args, "explicit_options", ()))
+    changed = {k: published[k] for k in EVAL_OPTIONS if k in published and k not in explicit
+               and published[k] != getattr(args, k)}
+    if not changed:
+        return args
+    logger.info("eval settings of the %s weights: %s (set an option to override it)", published.get("weights"),
+                ", ".join(f"{k} {v if k not in ('mean', 'std') else [round(x, 3) for x in v]}"
+                          for k, v in changed.items()))
+    return argparse.Namespace(**{**vars(args), **changed})
 
 
 def hint_run_config(args, weights: Weights) -> None:

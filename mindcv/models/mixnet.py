@@ -60,6 +60,8 @@ def _weights(file: str, top1: float, top5: float, hardware: str, recipe: str, **
         "hardware": hardware,
         "recipe": recipe,
         "source": "MindCV",
+        "eval_interpolation": "bicubic",  # the recipes' validation settings, which the accuracy was measured with
+        "eval_crop_pct": 0.875,
         **extra,
     }
 
@@ -103,6 +105,77 @@ default_cfgs.update({
     "tf_mixnet_s": _timm_weights("tf_mixnet_s", "tf_mixnet_s.in1k", "tf_mixnet_s-89d3354b.pth", 75.66),
     "tf_mixnet_m": _timm_weights("tf_mixnet_m", "tf_mixnet_m.in1k", "tf_mixnet_m-0f4d8805.pth", 76.95),
     "tf_mixnet_l": _timm_weights("tf_mixnet_l", "tf_mixnet_l.in1k", "tf_mixnet_l-6c92e0c8.pth", 78.77),
+})
+
+# Weights of other libraries with timm's MixNet mathematics (swish SE of width in x ratio, symmetric padding,
+# BN eps 1e-5) under imgclsmob's parameter names: PaddleClas .pdparams and pytorchcv (imgclsmob) .pth files,
+# converted by tools/convert_weights.py (mindcv/models/convert_imgclsmob.py). Keyed "<model>.<source>";
+# "eval" holds the settings their accuracy was measured with (mean / std on the 0-255 scale).
+_IMAGENET_EVAL = {"image_resize": 224, "crop_pct": 0.875, "mean": [123.675, 116.28, 103.53],
+                  "std": [58.395, 57.12, 57.375]}
+_PADDLECLAS_URL = "https://paddle-imagenet-models-name.bj.bcebos.com/dygraph"
+_PADDLECLAS_PAGE = ("https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/docs/zh_CN/models/ImageNet1k/"
+                    "MixNet.md")
+_IMGCLSMOB_RELEASES = "https://github.com/osmr/imgclsmob/releases"
+
+
+def _imported_weights(model: str, source: str, file: str, url: str, page: str, top1: float, top5: float,
+                      licence: str, interpolation: str, **extra) -> dict:
+    """Metadata of another library's weights that tools/convert_weights.py turns into a checkpoint of ``model``."""
+    return {
+        "name": model,
+        "weights": f"{model}.{source.lower()}",
+        "url": "",  # no MindSpore checkpoint is hosted: download ``file`` by hand and convert it
+        "num_classes": 1000,
+        "first_conv": "stem_conv.0",
+        "classifier": "classifier",
+        "top1": top1,
+        "top5": top5,
+        "source": source,
+        "licence": licence,
+        "file": file,
+        "source_url": url,
+        "download_page": page,
+        "sha256": None,  # not published by the source
+        "eval": {**_IMAGENET_EVAL, "interpolation": interpolation},
+        "convert_command": f"python tools/convert_weights.py {file} --model {model}",
+        **extra,
+    }
+
+
+def _paddleclas(model: str, arch: str, top1: float, top5: float) -> dict:
+    """PaddleClas's MixNet_{S,M,L}: Apache-2.0; eval resize-short 256, crop 224, OpenCV bilinear (its cv2 default)."""
+    file = f"{arch}_pretrained.pdparams"
+    return _imported_weights(model, "PaddleClas", file, f"{_PADDLECLAS_URL}/{file}", _PADDLECLAS_PAGE, top1, top5,
+                             "Apache-2.0", "bilinear", source_model=arch)
+
+
+def _imgclsmob(model: str, arch: str, top1_err: float, top5_err: float, sha1: str, tag: str) -> dict:
+    """pytorchcv's (imgclsmob's) mixnet_{s,m,l}: MIT; files named {model}-{top-5 error}-{sha1[:8]}.pth, shipped as
+    .pth.zip; eval resize 256 (224 / 0.875), crop 224, torchvision's (PIL) bilinear."""
+    file = f"{arch}-{round(top5_err * 100):04d}-{sha1[:8]}.pth"
+    extra = {"sha1": sha1, "source_model": arch, "archive": f"{file}.zip",
+             "eval_note": "published accuracy measured with torchvision's PIL bilinear resize (antialiased); "
+                          "'bilinear' here is OpenCV's"}
+    return _imported_weights(model, "imgclsmob", file, f"{_IMGCLSMOB_RELEASES}/download/{tag}/{file}.zip",
+                             f"{_IMGCLSMOB_RELEASES}/tag/{tag}", round(100 - top1_err, 2),
+                             round(100 - top5_err, 2), "MIT", "bilinear", **extra)
+
+
+default_cfgs.update({
+    # PaddleClas docs/zh_CN/models/ImageNet1k/MixNet.md (top-1 / top-5)
+    "timm_mixnet_s.paddleclas": _paddleclas("timm_mixnet_s", "MixNet_S", 76.28, 92.99),
+    "timm_mixnet_m.paddleclas": _paddleclas("timm_mixnet_m", "MixNet_M", 77.67, 93.64),
+    "timm_mixnet_l.paddleclas": _paddleclas("timm_mixnet_l", "MixNet_L", 78.60, 94.37),
+    # pytorchcv 0.0.74 README (top-1 / top-5 error of the .pth files; imgclsmob trained them in Gluon, whose own
+    # figures are 23.83 / 7.03, 22.37 / 6.31 for S / M; its Chainer ports list 7.05 / 6.34 top-5 error) and
+    # pytorchcv/models/common/model_metainfos.csv (full sha1, release tag)
+    "timm_mixnet_s.imgclsmob": _imgclsmob("timm_mixnet_s", "mixnet_s", 23.92, 7.17,
+                                          "ab2c4e37062e7ea34a2cdd112f9354d4e67a0fef", "v0.0.493"),
+    "timm_mixnet_m.imgclsmob": _imgclsmob("timm_mixnet_m", "mixnet_m", 22.45, 6.47,
+                                          "4d90d345a38ba5041ac5cae2921e07d1eca083b2", "v0.0.493"),
+    "timm_mixnet_l.imgclsmob": _imgclsmob("timm_mixnet_l", "mixnet_l", 21.54, 5.71,
+                                          "c686ba17fc6bca5f30ac596b37a7f95f2d4b6f30", "v0.0.500"),
 })
 
 # Other published weights of the same architectures: load_pretrained(model, extra_weights[key]).

@@ -5,7 +5,8 @@ from mindspore import nn
 
 from .features import FeatureExtractor
 from .pretrained import load_checkpoint_path
-from .registry import model_entrypoint
+from .registry import get_pretrained_cfg, model_entrypoint
+from .weights_doc import pretrained_cfg_for
 
 __all__ = ["create_model", "create_features"]
 
@@ -36,6 +37,8 @@ def create_model(
     model = create_fn(pretrained=pretrained, num_classes=num_classes, in_channels=in_channels, **kwargs)
     if checkpoint_path:
         load_checkpoint_path(model, checkpoint_path, num_classes=num_classes, in_channels=in_channels, use_ema=ema)
+    model.pretrained_cfg = pretrained_cfg_for(get_pretrained_cfg(model_name), num_classes, in_channels)
+    model.default_cfg = model.pretrained_cfg  # timm's older name
     if features_only:  # a backbone for detection / segmentation heads: feature maps at strides 4-32
         model = FeatureExtractor(model, out_indices=out_indices)
     return model

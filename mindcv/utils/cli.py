@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Callable, Optional, Sequence
 
+from .msrun import is_scheduler_process, serve_as_scheduler
+
 __all__ = ["UserError", "ConfigError", "InputFileNotFound", "OutputError", "ArgumentParser", "USER_ERROR_EXIT", "run_main",
            "report_user_error"]
 
@@ -44,7 +46,12 @@ def report_user_error(prog: str, err: BaseException) -> int:
 
 def run_main(prog: str, body: Callable[[Optional[Sequence[str]]], int],
              argv: Optional[Sequence[str]] = None) -> int:
-    """Run an entry point's body; a ``UserError`` becomes one line on stderr and exit status 2."""
+    """Run an entry point's body; a ``UserError`` becomes one line on stderr and exit status 2.
+
+    Under msrun the same command also starts the cluster's scheduler process: that one only serves the cluster.
+    """
+    if is_scheduler_process():
+        return serve_as_scheduler()
     try:
         return int(body(argv) or 0)
     except UserError as err:

@@ -1,6 +1,5 @@
 """Data-parallel set-up under ``msrun``: detect the launcher, initialise communication, reduce sums."""
 import os
-import sys
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,17 +29,6 @@ def launched_by_msrun() -> bool:
     return os.environ.get("MS_ROLE") in ("MS_WORKER", "MS_SCHED") or "OMPI_COMM_WORLD_SIZE" in os.environ
 
 
-def serve_as_scheduler_if_asked() -> None:
-    """msrun also runs the script as its scheduler process (MS_ROLE=MS_SCHED): that process only
-    initialises communication, which serves the cluster until the workers finish, then exits."""
-    if os.environ.get("MS_ROLE") != "MS_SCHED":
-        return
-    from mindspore.communication import init
-
-    init()
-    sys.exit(0)
-
-
 def msrun_hint(argv: Sequence[str], workers: int = 8) -> str:
     """The msrun command that runs this same command data-parallel on ``workers`` devices."""
     return f"msrun --worker_num {workers} --local_worker_num {workers} python " + " ".join(argv)
@@ -55,7 +43,6 @@ def init_distributed(distribute: bool, argv: Sequence[str] = ()) -> DistInfo:
     import mindspore as ms
     from mindspore.communication import get_group_size, get_rank, init
 
-    serve_as_scheduler_if_asked()
     if not distribute:
         if launched_by_msrun() and int(os.environ.get("MS_WORKER_NUM", "1")) > 1:
             raise ConfigError("this process was started by msrun with several workers but distribute is False: "

@@ -4,6 +4,7 @@ msrun with an odd number of images, and a clear one-line error for every kind of
 The checkpoint is a mixnet_s with random weights of realistic scale (predictions spread over the classes),
 saved the way train.py saves one (optimizer state, EMA copies, metadata), so no training is needed here.
 """
+import csv
 import hashlib
 import json
 import os
@@ -165,10 +166,33 @@ def assert_matches(result: dict, expected: dict) -> None:
     assert result["loss"] == pytest.approx(expected["loss"], rel=1e-4)
 
 
+def assert_per_class(stem: str, case: dict, predictions_csv: str = "") -> None:
+    """per_class.csv, confusion.csv (and the per-image CSV) agree with the hand-computed predictions."""
+    predicted = np.argmax(case["logits"], axis=1)
+    labels = np.asarray(case["labels"])
+    with open(stem + ".per_class.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["name"] for r in rows] == CLASSES
+    for k, row in enumerate(rows):
+        assert int(row["images"]) == int((labels == k).sum())
+        assert int(row["top1_hits"]) == int(((labels == k) & (predicted == k)).sum())
+    with open(stem + ".confusion.csv", newline="") as f:
+        matrix = np.array([[int(v) for v in r[1:]] for r in list(csv.reader(f))[1:]])
+    expected = np.zeros((NUM_CLASSES, NUM_CLASSES), int)
+    np.add.at(expected, (labels, predicted), 1)
+    assert (matrix == expected).all()
+    if predictions_csv:
+        with open(predictions_csv, newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["image"] for r in rows] == [p for p, _ in case["samples"]]
+        assert [int(r["top1"]) for r in rows] == predicted.tolist()
+        assert "top5" in rows[0] and "top6" not in rows[0]
+
+
 def test_validate_reports_the_hand_computed_numbers(case, tmp_path):
     out = tmp_path / "result.json"
-    proc = run_validate(["--data_dir", case["root"], "--ckpt_path", case["ckpt"], "--results_json", str(out)] + COMMON,
-                        cwd=str(tmp_path))
+    proc = run_validate(["--data_dir", case["root"], "--ckpt_path", case["ckpt"], "--results_json", str(out),
+                         "--results_csv", str(tmp_path / "images.csv")] + COMMON, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = read_json(out)
     assert_matches(result, case["expected"])
@@ -183,6 +207,8 @@ def test_validate_reports_the_hand_computed_numbers(case, tmp_path):
     assert len(line) == 1 and json.loads(line[0][len("RESULT "):])["top1"] == result["top1"]
     assert "crop_pct 0.875" in proc.stdout and "resize short side to 36 (bilinear)" in proc.stdout
     assert "EMA weights: no" in proc.stdout and "pass --ema True" in proc.stdout
+    assert_per_class(str(tmp_path / "result"), case, str(tmp_path / "images.csv"))
+    assert os.path.getsize(tmp_path / "result.confusion.png") > 1000
 
 
 def test_ema_weights_are_used_when_asked_and_results_sit_beside_the_checkpoint(case, tmp_path):
@@ -210,6 +236,7 @@ def test_msrun_two_ranks_count_every_image_once(case, tmp_path):
     assert result["settings"]["num_devices"] == 2
     assert_matches(result, case["expected"])  # 15 images over 2 ranks: 8 + 7, none padded or dropped
     assert "RESULT " in logs[0] and "RESULT " not in logs[1]  # only rank 0 reports
+    assert_per_class(str(tmp_path / "dist"), case)  # every image's prediction gathered from both ranks
 
 
 def test_flat_val_folder_is_explained_and_a_labels_file_accepted(case, tmp_path):

@@ -203,7 +203,7 @@ def test_create_model_refuses_a_converted_checkpoint_of_another_variant(tmp_path
 
 def test_cli_converts_a_safetensors_file_without_torch(tmp_path, small_file):
     out = tmp_path / "cli.ckpt"
-    env = dict(os.environ, GLOG_v="3", PYTHONPATH="")
+    env = dict(os.environ, GLOG_v="3", PYTHONPATH=ROOT)  # this clone's mindcv, whichever clone the venv points at
     result = subprocess.run([sys.executable, CLI, small_file[0], "--model", "timm_mixnet_s", "--output", str(out)],
                             env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
