@@ -1,0 +1,47 @@
+"""ONNX export through mindspore.onnx.export (MindSpore 2.10's replacement of export(file_format='ONNX')): a
+dynamic batch axis runs in onnxruntime at two batch sizes with the model's logits, without the deprecation line."""
+import json
+
+import numpy as np
+import pytest
+
+import mindspore as ms
+from mindspore import Tensor
+
+import export
+from test_validate import NUM_CLASSES, random_model, save_training_checkpoint
+
+ms.set_device("CPU")  # before any kernel runs: lets export.main() set it again in-process
+
+SIZE = 32
+
+
+def test_dynamic_batch_onnx_runs_at_two_batch_sizes(tmp_path, capsys, capfd):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    model = random_model(seed=6)
+    ckpt = save_training_checkpoint(model, str(tmp_path / "mixnet_s-1_10.ckpt"))
+    path = str(tmp_path / "dyn.onnx")
+    capfd.readouterr()
+    assert export.main(["--ckpt_path", ckpt, "--file_format", "ONNX", "--export_file", path, "--image_resize",
+                        str(SIZE), "--export_batch_size", "2", "--dynamic_batch", "True", "--mode", "1"]) == 0
+    out, err = capfd.readouterr()
+    record = json.loads([ln for ln in out.splitlines() if ln.startswith("EXPORTED ")][0][len("EXPORTED "):])
+    assert record["dynamic_batch"] is True and record["max_abs_diff"] is not None  # verified at batch 2
+    assert "will be deleted" not in out + err  # the deprecated mindspore.export(file_format='ONNX') is not used
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (image,), (logits,) = session.get_inputs(), session.get_outputs()
+    assert image.name == "image" and logits.name == "logits" and not isinstance(image.shape[0], int)
+    rng = np.random.default_rng(7)
+    for batch in (1, 5):
+        probe = rng.standard_normal((batch, 3, SIZE, SIZE)).astype(np.float32)
+        got = session.run(None, {"image": probe})[0]
+        assert got.shape == (batch, NUM_CLASSES)
+        np.testing.assert_allclose(got, model(Tensor(probe)).asnumpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_dynamic_batch_is_refused_for_mindir(tmp_path, capsys):
+    assert export.main(["--ckpt_path", str(tmp_path / "x.ckpt"), "--file_format", "MINDIR", "--dynamic_batch",
+                        "True"]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("export.py: error: --dynamic_batch True is for ONNX") and "\n" not in message
