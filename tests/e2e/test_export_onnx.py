@@ -1,5 +1,8 @@
 """ONNX export through mindspore.onnx.export (MindSpore 2.10's replacement of export(file_format='ONNX')): a
-dynamic batch axis runs in onnxruntime at two batch sizes with the model's logits, without the deprecation line."""
+dynamic batch axis runs in onnxruntime at two batch sizes with the model's logits, without the deprecation line.
+
+MindSpore 2.10 marks only the input's axis dynamic: the output's declared shape keeps the sample's batch, so
+onnxruntime logs a shape warning at other batch sizes (the values are right)."""
 import json
 
 import numpy as np
@@ -16,7 +19,7 @@ ms.set_device("CPU")  # before any kernel runs: lets export.main() set it again 
 SIZE = 32
 
 
-def test_dynamic_batch_onnx_runs_at_two_batch_sizes(tmp_path, capsys, capfd):
+def test_dynamic_batch_onnx_runs_at_two_batch_sizes(tmp_path, capfd):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
     ms.set_context(mode=ms.PYNATIVE_MODE)
     model = random_model(seed=6)
@@ -37,7 +40,8 @@ def test_dynamic_batch_onnx_runs_at_two_batch_sizes(tmp_path, capsys, capfd):
         probe = rng.standard_normal((batch, 3, SIZE, SIZE)).astype(np.float32)
         got = session.run(None, {"image": probe})[0]
         assert got.shape == (batch, NUM_CLASSES)
-        np.testing.assert_allclose(got, model(Tensor(probe)).asnumpy(), rtol=1e-4, atol=1e-4)
+        expected = model(Tensor(probe)).asnumpy()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * float(np.abs(expected).max()))
 
 
 def test_dynamic_batch_is_refused_for_mindir(tmp_path, capsys):
