@@ -84,3 +84,21 @@ def test_pynative_dp_mode_sets_pynative_and_refuses_o2():
     run = set_context(parse("--mode", "0", "--dp_mode", "pynative"))
     assert run.mode == 1 and ms.get_context("mode") == ms.PYNATIVE_MODE
     ms.set_context(mode=ms.GRAPH_MODE)
+
+
+def test_on_ascend_o0_is_the_default_and_o2_logs_its_deprecation(monkeypatch, caplog):
+    """As set_context decides it on Ascend (MindSpore's set_device stubbed: this is a CPU build)."""
+    from mindcv.engine import context
+
+    monkeypatch.setattr(context.ms, "set_device", lambda device: None)
+    run = set_context(parse("--device_target", "Ascend", "--amp_level", "O3", "--amp_dtype", "bfloat16"))
+    assert run.jit_level == "O0" and run.amp_dtype == "bfloat16" and run.device_target == "Ascend"
+    caplog.clear()
+    run = set_context(parse("--device_target", "Ascend", "--jit_level", "O2"))
+    assert run.jit_level == "O2"
+    lines = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(lines) == 1 and "jit_level O2" in lines[0] and "2.9.0" in lines[0]
+    with pytest.raises(ConfigError, match="dp_mode pynative .* jit_level O0"):
+        set_context(parse("--device_target", "Ascend", "--jit_level", "O2", "--dp_mode", "pynative"))
+    with pytest.raises(ConfigError, match="amp_dtype bfloat16 is offered on Ascend only"):
+        set_context(parse("--device_target", "GPU", "--amp_level", "O2", "--amp_dtype", "bfloat16"))
