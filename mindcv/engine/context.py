@@ -93,6 +93,9 @@ def set_context(args: argparse.Namespace) -> argparse.Namespace:
     if args.dataset_sink_mode and device == "CPU":
         logger.info("dataset_sink_mode is off on CPU (no device queue); steps are fed from the host")
         run.dataset_sink_mode = False
+    elif args.dataset_sink_mode and dp_mode == "pynative":  # data_sink around a jit-compiled step: never run here
+        logger.info("dataset_sink_mode is off with dp_mode pynative; the compiled step is fed from the host")
+        run.dataset_sink_mode = False
     cpus = os.cpu_count() or 1
     if args.num_parallel_workers > cpus:  # recipes ask for 8 or 16
         logger.info("num_parallel_workers %d -> %d (the CPUs of this machine)", args.num_parallel_workers, cpus)

@@ -98,6 +98,9 @@ def test_on_ascend_o0_is_the_default_and_o2_logs_its_deprecation(monkeypatch, ca
     assert run.jit_level == "O2"
     lines = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
     assert len(lines) == 1 and "jit_level O2" in lines[0] and "2.9.0" in lines[0]
+    run = set_context(parse("--device_target", "Ascend", "--dp_mode", "pynative", "--dataset_sink_mode", "True"))
+    assert run.dataset_sink_mode is False and run.mode == 1
+    ms.set_context(mode=ms.GRAPH_MODE)
     with pytest.raises(ConfigError, match="dp_mode pynative .* jit_level O0"):
         set_context(parse("--device_target", "Ascend", "--jit_level", "O2", "--dp_mode", "pynative"))
     with pytest.raises(ConfigError, match="amp_dtype bfloat16 is offered on Ascend only"):
