@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from mindcv.choices import (AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, IMAGENET_DEFAULT_MEAN,
+from mindcv.choices import (AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
                             IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES,
                             MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, parse_auto_augment)
 from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
@@ -92,8 +92,11 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("seed", "int", 42, "seed of numpy, random and mindspore", low=0),
         _o("device_target", "str", None, "Ascend, GPU or CPU; None: the device this MindSpore build runs on",
            choices=DEVICE_TARGETS, nullable=True),
-        _o("jit_level", "str", None, "graph compile level; None: O2 on Ascend, O0 on CPU/GPU",
-           choices=JIT_LEVELS, nullable=True),
+        _o("jit_level", "str", None, "graph compile level (MindSpore 2.10: O0, O1 experimental; O2 = GE backend, "
+           "Ascend only, deprecated since 2.9); None: O0 on every device", choices=JIT_LEVELS, nullable=True),
+        _o("dp_mode", "str", "graph", "data parallelism with distribute: graph (graph-mode auto-parallel "
+           "DATA_PARALLEL) or pynative (PyNative mode, the train step compiled by mindspore.jit, gradients "
+           "averaged by nn.DistributedGradReducer)", choices=DP_MODES),
     ]),
     ("Dataset", [
         _o("dataset", "str", "imagenet", "dataset name (an image folder tree for imagenet)"),
@@ -209,6 +212,8 @@ GROUPS: List[Tuple[str, List[Option]]] = [
     ("Mixed precision", [
         _o("amp_level", "str", "O0", "training precision: O0 fp32, O1 white-list fp16, O2 all but black-list "
            "fp16, O3 all fp16", choices=AMP_LEVELS),
+        _o("amp_dtype", "str", "float16", "low precision of amp_level O1-O3: float16, or bfloat16 (no loss "
+           "scaling; Ascend only)", choices=AMP_DTYPES),
         _o("val_amp_level", "str", "O0", "precision used for validation", choices=AMP_LEVELS),
         _o("amp_cast_list", "str", None, "cells cast to fp16 (O1) or kept fp32 (O2), e.g. \"[nn.Conv2d]\"; "
            "None: MindSpore's lists", nullable=True,

@@ -9,13 +9,15 @@ with the recipe's mean/std; output the logits. The file is written atomically, t
 back — MINDIR through mindspore.load + nn.GraphCell, ONNX through onnxruntime when it is installed — and its
 logits compared with the checkpointed model's on a fixed random input. MixConv layers are exported in
 MindCV's ``split`` form (portable), or ``fused`` with ``--mixconv_impl fused``; ``native`` cannot be exported.
+ONNX goes through ``mindspore.onnx.export`` (MindSpore 2.10's replacement of ``export(file_format='ONNX')``);
+``--dynamic_batch True`` leaves its batch axis dynamic.
 """
 import json
 import os
 import sys
 from typing import Any, Dict, Optional, Sequence
 
-from config import Option, ToolOptions, parse_args
+from config import ConfigError, Option, ToolOptions, parse_args
 from mindcv.utils.cli import run_main
 from mindcv.utils.logger import get_logger
 
@@ -30,6 +32,8 @@ EXPORT_TOOL = ToolOptions(
         Option("export_file", "str", "", "output file; empty: ./<model>.mindir or ./<model>.onnx (the suffix is "
                "added when missing)"),
         Option("export_batch_size", "int", 1, "batch dimension of the exported input", low=1),
+        Option("dynamic_batch", "bool", False, "ONNX: leave the batch axis dynamic (any batch size at run time; "
+               "export_batch_size is then only the sample's)"),
         Option("verify", "bool", True, "load the exported file back and compare its logits with the model's"),
     ),
 )
@@ -38,6 +42,9 @@ EXPORT_TOOL = ToolOptions(
 def _export(argv: Optional[Sequence[str]]) -> int:
     """Body of export.py."""
     args = parse_args(argv, EXPORT_TOOL)
+    if args.dynamic_batch and args.file_format != "ONNX":
+        raise ConfigError("--dynamic_batch True is for ONNX: a MINDIR is exported with a fixed batch "
+                          "(set --export_batch_size, or use --file_format ONNX)")
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.engine import set_context
     from mindcv.eval import (apply_weights_eval_settings, build_eval_model, export_atomic, export_impl, export_path,
@@ -52,14 +59,14 @@ def _export(argv: Optional[Sequence[str]]) -> int:
     args = apply_weights_eval_settings(args, weights)
     model = build_eval_model(args, weights, mixconv_impl=impl)
     sample = sample_input(args)
-    export_atomic(model, sample, path, args.file_format)
+    export_atomic(model, sample, path, args.file_format, dynamic_batch=args.dynamic_batch)
     diff = verify(model, path, args.file_format, sample) if args.verify else None
     record: Dict[str, Any] = {
         "file": path, "format": args.file_format, "sha256": file_sha256(path), "bytes": os.path.getsize(path),
         "input_shape": list(sample.shape), "input": "float32 NCHW, resized / centre-cropped / normalised",
         "mean": list(args.mean), "std": list(args.std), "crop_pct": args.crop_pct, "interpolation": args.interpolation,
         "model": args.model, "mixconv_impl": impl, "num_classes": weights.num_classes, "checkpoint": weights.path,
-        "ema": weights.ema, "max_abs_diff": diff,
+        "ema": weights.ema, "max_abs_diff": diff, "dynamic_batch": args.dynamic_batch,
     }
     checked = "not checked" if diff is None else f"logits match the model within {diff:.2e}"
     logger.info("exported %s to %s (%d bytes, input %s); %s", args.file_format, path, record["bytes"],

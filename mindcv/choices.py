@@ -23,7 +23,11 @@ SCHEDULERS: Tuple[str, ...] = (
     "cyclic",
 )
 AMP_LEVELS: Tuple[str, ...] = ("O0", "O1", "O2", "O3")
-JIT_LEVELS: Tuple[str, ...] = ("O0", "O1", "O2")
+JIT_LEVELS: Tuple[str, ...] = ("O0", "O1", "O2")  # O2 (GE): Ascend only, deprecated since MindSpore 2.9
+# precision of amp_level O1-O3: bfloat16 needs no loss scaling (Ascend only: no bfloat16 Conv2D on CPU)
+AMP_DTYPES: Tuple[str, ...] = ("float16", "bfloat16")
+# data parallelism: graph (graph-mode auto-parallel DATA_PARALLEL) or pynative (mindspore.jit + DistributedGradReducer)
+DP_MODES: Tuple[str, ...] = ("graph", "pynative")
 DEVICE_TARGETS: Tuple[str, ...] = ("Ascend", "GPU", "CPU")
 LOSS_SCALE_TYPES: Tuple[str, ...] = ("fixed", "dynamic", "auto")
 CKPT_SAVE_POLICIES: Tuple[str, ...] = ("latest_k", "top_k")

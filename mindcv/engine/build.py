@@ -21,7 +21,9 @@ from ..utils.cli import ConfigError
 from ..utils.distributed import DistInfo
 from ..utils.logger import get_logger
 from .checkpoint_manager import find_resume_checkpoint
+from .context import amp_dtype_of, apply_jit_level
 from .evaluate import EvalStep
+from .pynative_dp import jit_compile_step, use_pynative_data_parallel
 from .train_step import TrainStep
 
 logger = get_logger(__name__)
@@ -138,7 +140,7 @@ def build_model(args, num_classes: int) -> nn.Cell:
                          in_channels=args.in_channels, checkpoint_path=args.ckpt_path, drop_rate=args.drop_rate,
                          drop_path_rate=args.drop_path_rate, mixconv_impl=args.mixconv_impl)
     if args.amp_level != "O0":
-        ms.amp.auto_mixed_precision(model, args.amp_level)
+        ms.amp.auto_mixed_precision(model, args.amp_level, dtype=amp_dtype_of(args))
     return model
 
 
@@ -177,12 +179,23 @@ def build_train_step(args, model: nn.Cell, data: DataBundle, dist: DistInfo) -> 
     scale_type = args.loss_scale_type
     if scale_type == "auto":
         scale_type = "dynamic" if args.amp_level != "O0" else "fixed"
-    train_step = TrainStep(model, loss, optimizer, loss_scale=args.loss_scale, loss_scale_type=scale_type,
+    loss_scale = args.loss_scale
+    if getattr(args, "amp_dtype", "float16") == "bfloat16" and args.amp_level != "O0":
+        # bfloat16 has float32's exponent range: gradients do not underflow, so no loss scaling
+        if loss_scale != 1.0 or scale_type == "dynamic":
+            logger.info("amp_dtype bfloat16: loss scaling off (loss_scale %s, %s -> 1, fixed)", loss_scale, scale_type)
+        loss_scale, scale_type = 1.0, "fixed"
+    train_step = TrainStep(model, loss, optimizer, loss_scale=loss_scale, loss_scale_type=scale_type,
                            drop_overflow_update=args.drop_overflow_update, ema=args.ema, ema_decay=args.ema_decay,
                            clip_grad=args.clip_grad, clip_value=args.clip_value,
                            gradient_accumulation_steps=accum, group_size=dist.group_size)
     eval_network = model
     eval_step = EvalStep(eval_network, data.num_classes)
+    if getattr(args, "dp_mode", "graph") == "pynative":
+        use_pynative_data_parallel(dist)
+        jit_compile_step(train_step, args.jit_level)
+    else:
+        apply_jit_level(train_step, args.jit_level)
     return TrainParts(train_step, eval_step, list(lr_schedule))
 
 

@@ -17,6 +17,7 @@ logger = get_logger(__name__)
 __all__ = ["SUFFIXES", "VERIFY_RTOL", "export_path", "sample_input", "export_atomic", "verify", "export_impl"]
 
 SUFFIXES = {"MINDIR": ".mindir", "ONNX": ".onnx"}
+ONNX_INPUT, ONNX_OUTPUT = "image", "logits"  # names of the ONNX graph's input and output
 VERIFY_RTOL = 1e-4  # --verify accepts |exported - model| <= VERIFY_RTOL * max(1, max |model logit|)
 
 
@@ -35,8 +36,19 @@ def sample_input(args):
     return Tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
 
 
-def export_atomic(model, sample, path: str, file_format: str) -> str:
-    """mindspore.export into a private temporary folder beside ``path``, then one rename into place."""
+def _write(model, sample, stem: str, file_format: str, dynamic_batch: bool) -> None:
+    """MINDIR through ``mindspore.export``; ONNX through ``mindspore.onnx.export``, which MindSpore 2.10 names as
+    the replacement of ``export(file_format='ONNX')`` and which can leave the batch axis dynamic."""
+    if file_format == "ONNX":
+        axes = {ONNX_INPUT: {0: "batch"}} if dynamic_batch else None
+        ms.onnx.export(model, sample, file_name=stem, input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT],
+                       dynamic_axes=axes)
+    else:
+        ms.export(model, sample, file_name=stem, file_format=file_format)
+
+
+def export_atomic(model, sample, path: str, file_format: str, dynamic_batch: bool = False) -> str:
+    """Export into a private temporary folder beside ``path``, then one rename into place."""
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, exist_ok=True)
@@ -44,7 +56,7 @@ def export_atomic(model, sample, path: str, file_format: str) -> str:
     except OSError as err:
         raise EvalError(f"cannot write to {directory}: {err.strerror or err}; choose another --export_file") from err
     try:
-        ms.export(model, sample, file_name=os.path.join(staging, "model"), file_format=file_format)
+        _write(model, sample, os.path.join(staging, "model"), file_format, dynamic_batch)
         produced = os.path.join(staging, "model" + SUFFIXES[file_format])
         if not os.path.isfile(produced):
             raise EvalError(f"mindspore.export wrote no {file_format} file (found: {os.listdir(staging)})")

@@ -24,7 +24,19 @@ def check_loss_args(smoothing: float, aux_factor: float, reduction: str) -> None
         raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
 
 
-class CrossEntropySmooth(nn.Cell):
+class _SmoothedLoss(nn.Cell):
+    """What both losses keep: label smoothing, the weight of auxiliary logits, the reduction, class weights."""
+
+    def __init__(self, smoothing: float, aux_factor: float, reduction: str, weight: Optional[Tensor]) -> None:
+        super().__init__()
+        check_loss_args(smoothing, aux_factor, reduction)
+        self.smoothing = float(smoothing)
+        self.aux_factor = float(aux_factor)
+        self.reduction = reduction
+        self.weight = weight
+
+
+class CrossEntropySmooth(_SmoothedLoss):
     """Softmax cross entropy with label smoothing; ``labels`` are int class indices [N] or probabilities [N, C].
 
     ``logits`` may be a tuple ``(main, aux1, ...)``: the aux losses are added times ``aux_factor``
@@ -33,12 +45,7 @@ class CrossEntropySmooth(nn.Cell):
 
     def __init__(self, smoothing: float = 0.0, aux_factor: float = 0.0, reduction: str = "mean",
                  weight: Optional[Tensor] = None) -> None:
-        super().__init__()
-        check_loss_args(smoothing, aux_factor, reduction)
-        self.smoothing = float(smoothing)
-        self.aux_factor = float(aux_factor)
-        self.reduction = reduction
-        self.weight = weight
+        super().__init__(smoothing, aux_factor, reduction, weight)
 
     def _one(self, logits: Tensor, labels: Tensor) -> Tensor:
         """The loss of one logits tensor."""
@@ -61,7 +68,7 @@ class CrossEntropySmooth(nn.Cell):
         return self._one(logits, labels)
 
 
-class BinaryCrossEntropySmooth(nn.Cell):
+class BinaryCrossEntropySmooth(_SmoothedLoss):
     """Sigmoid (per-class) binary cross entropy with label smoothing; int labels [N] are one-hot encoded.
 
     Smoothed targets are ``t * (1 - s) + s / C``; ``weight`` and ``pos_weight`` ([C]) rescale the
@@ -70,12 +77,7 @@ class BinaryCrossEntropySmooth(nn.Cell):
 
     def __init__(self, smoothing: float = 0.0, aux_factor: float = 0.0, reduction: str = "mean",
                  weight: Optional[Tensor] = None, pos_weight: Optional[Tensor] = None) -> None:
-        super().__init__()
-        check_loss_args(smoothing, aux_factor, reduction)
-        self.smoothing = float(smoothing)
-        self.aux_factor = float(aux_factor)
-        self.reduction = reduction
-        self.weight = weight
+        super().__init__(smoothing, aux_factor, reduction, weight)
         self.pos_weight = pos_weight
 
     def _targets(self, logits: Tensor, labels: Tensor) -> Tensor:

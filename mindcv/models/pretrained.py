@@ -8,6 +8,8 @@ import math
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+import numpy as np
+
 from mindspore import Parameter, Tensor, nn
 
 from ..utils.checkpoint import CheckpointError, CheckpointNotFound, load_model_weights, load_param_dict, read_checkpoint_meta
@@ -35,8 +37,24 @@ def drop_classifier(param_dict: ParamDict, classifier: str, reason: str) -> List
     for name in names:
         del param_dict[name]
     if names:
-        logger.info("Not loading the classifier (%s): %s; it keeps its random initialisation", ", ".join(names), reason)
+        logger.info("Not loading the classifier (%s): %s; a new head, N(0, %g) weights and zero bias", ", ".join(names),
+                    reason, NEW_HEAD_STD)
     return names
+
+
+NEW_HEAD_STD = 0.01  # a new head on pretrained features starts near uniform predictions (the fine-tuning habit)
+
+
+def _small_new_head(model: nn.Cell, dropped: List[str]) -> None:
+    """Give the parameters of a dropped head small values: pretrained features are large, and the model's own
+    initialisation would start fine-tuning from confident random logits (a loss of 10+ instead of ln C)."""
+    params = {p.name: p for p in model.get_parameters()}
+    for name in dropped:
+        if name in params:
+            param = params[name]
+            value = np.zeros(param.shape, np.float32) if name.endswith(".bias") else \
+                np.random.default_rng(0).normal(0.0, NEW_HEAD_STD, param.shape).astype(np.float32)
+            param.set_data(Tensor(value, param.dtype))
 
 
 def adapt_stem(param_dict: ParamDict, first_conv: str, in_channels: int) -> None:
@@ -92,6 +110,7 @@ def load_pretrained(model: nn.Cell, default_cfg: Mapping[str, Any], num_classes:
     if filter_fn is not None:
         param_dict = filter_fn(param_dict)
     load_model_weights(model, param_dict, strict=True, allow_missing=dropped, source=path)
+    _small_new_head(model, dropped)
     logger.info("Loaded pretrained weights of %s from %s", name, path)
     return model
 
@@ -119,6 +138,7 @@ def load_checkpoint_path(model: nn.Cell, checkpoint_path: str, num_classes: Opti
         dropped = drop_classifier(param_dict, classifier,
                                   f"{path} has {ckpt_classes} classes, the model {num_classes}")
     load_model_weights(model, param_dict, strict=strict, allow_missing=dropped, source=path)
+    _small_new_head(model, dropped)
     return model
 
 

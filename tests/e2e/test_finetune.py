@@ -16,10 +16,10 @@ CLASSES = {"one": "1", "seven": "7", "zero": "0"}  # a user's folder names, in a
 
 
 def _user_folder(tmp_path) -> str:
-    """mydata/{train,val}/<class>/*.png: 3 classes, 24 train + 8 val images each, taken from the digits."""
+    """mydata/{train,val}/<class>/*.png: 3 classes, 60 train + 12 val images each, taken from the digits."""
     digits = prepare_digits(str(tmp_path / "digits"), quiet=True)
     root = tmp_path / "mydata"
-    for split, count in (("train", 24), ("val", 8)):
+    for split, count in (("train", 60), ("val", 12)):
         for name, digit in CLASSES.items():
             os.makedirs(root / split / name)
             for path in sorted(os.listdir(os.path.join(digits, split, digit)))[:count]:
@@ -35,13 +35,15 @@ def test_finetune_recipe_trains_a_new_head_on_a_folder(digits_run, script_env, t
                 # the digits model was trained at 32 px without flips or crops; 3 short epochs
                 "--image_resize", "32", "--scale", "1", "1", "--ratio", "1", "1", "--hflip", "0", "--crop_pct", "1",
                 "--interpolation", "bilinear", "--color_jitter", "None", "--epoch_size", "3",
-                "--decay_epochs", "2", "--lr", "0.0005"], script_env, ROOT)
+                "--decay_epochs", "2"], script_env, ROOT)
     params = ms.load_checkpoint(str(out / "mixnet_s-best.ckpt"))
     assert tuple(params["classifier.weight"].shape) == (3, 1536)  # a new head: one output per folder
     assert params["class_names"] == '["one", "seven", "zero"]'
     with open(out / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3 and max(float(r["val_top1"]) for r in rows) >= 80.0  # features carried over
+    # the digits features carry over and the small new head starts near ln 3: measured 94.4 % after the first
+    # epoch, 97.2 % after the third (chance: 33 %)
+    assert len(rows) == 3 and float(rows[0]["loss"]) < 1.5 and max(float(r["val_top1"]) for r in rows) >= 85.0
     image = np.asarray(Image.open(out / "curves.png").convert("L"))
     assert image.shape[1] > 800 and image.std() > 10
 

@@ -1,14 +1,13 @@
 """train.py end to end on CPU: outputs, accuracy, resume equality, msrun data parallelism, failures."""
 import csv
 import os
-import sys
 
 import numpy as np
 import pytest
 
 import mindspore as ms
 
-from conftest import DEMO, ROOT, free_port, run_script
+from conftest import DEMO, ROOT, run_script
 
 # A tiny run: 256 digits, batch 32 (8 steps per epoch), no validation, no dropout (its random
 # stream is not part of the saved state).
@@ -62,35 +61,6 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, script_env):
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5, err_msg=name)
     with open(part / "metrics.csv", newline="") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]
-
-
-def test_two_nodes_of_one_worker_end_with_identical_weights(tmp_path, script_env):
-    """The README's multi-node commands, as two "nodes" on 127.0.0.1 with one CPU worker each: both exit 0."""
-    import subprocess
-
-    out, port = tmp_path / "dist", str(free_port())
-    msrun = os.path.join(os.path.dirname(sys.executable), "msrun")
-    env = {k: v for k, v in script_env.items() if not k.startswith("MS_COMPILER_CACHE")}
-    nodes = []
-    for node in (0, 1):
-        cmd = [msrun if os.path.exists(msrun) else "msrun", "--worker_num", "2", "--local_worker_num", "1",
-               "--node_rank", str(node), "--master_addr", "127.0.0.1", "--master_port", port,
-               "--log_dir", str(out / "msrun_logs" / f"node{node}"), "--join", "True", "train.py"] + TINY + [
-            "--epoch_size", "1", "--distribute", "True", "--ckpt_save_dir", str(out), "--num_parallel_workers", "1"]
-        nodes.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True))
-    outputs = [p.communicate(timeout=900)[0] for p in nodes]
-    logs = {r: (out / "msrun_logs" / f"node{r}" / f"worker_{r}.log").read_text() for r in (0, 1)}
-    assert [p.returncode for p in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:] + logs[0][-2000:]
-    assert "rank 0 of 2;" in logs[0]  # (rank 1 logs warnings and errors only)
-    # only rank 0 writes checkpoints; every rank logs a fingerprint of its final trainable weights
-    # (BatchNorm statistics are per rank, as in MindCV: no synchronised BN)
-    ckpts = [f for f in os.listdir(out) if f.endswith("_4.ckpt")]  # 256 images / 2 ranks / 32 = 4 steps
-    assert ckpts == ["mixnet_s-1_4.ckpt"], os.listdir(out)
-    assert "epoch 1/1" in logs[0] and "epoch 1/1:" not in logs[1]  # rank 1 logs no progress
-    prints = [[line.split("fingerprint: ")[1].strip() for line in logs[r].splitlines() if "fingerprint: " in line]
-              for r in (0, 1)]
-    assert len(prints[0]) == 1 and prints[0] == prints[1], prints
 
 
 def test_unknown_recipe_key_is_named(tmp_path, script_env):
