@@ -30,6 +30,7 @@ import mindspore.common.initializer as init
 from mindspore import Tensor, nn
 
 from .layers.activation import create_act
+from .layers.conv2d import Conv2d
 from .layers.drop_path import DropPath
 from .layers.mixconv import IMPLS as MIXCONV_IMPLS
 from .layers.mixconv import GroupedConv2d, MixConv2d, create_conv2d_pad
@@ -329,7 +330,7 @@ class MixNet(nn.Cell):
                                                bn_eps, bn_momentum, feature_size)
 
         self.stem_conv = nn.SequentialCell([
-            nn.Conv2d(in_channels, stem_chs, 3, stride=2, has_bias=False, **create_conv2d_pad(3, padding)),
+            Conv2d(in_channels, stem_chs, 3, stride=2, has_bias=False, **create_conv2d_pad(3, padding)),
             _bn(stem_chs, bn_eps, bn_momentum),
             nn.ReLU(),
         ])

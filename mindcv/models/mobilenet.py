@@ -24,6 +24,7 @@ import mindspore.common.initializer as init
 from mindspore import Tensor, nn
 
 from .features import stage_feature_info
+from .layers.conv2d import Conv2d
 from .layers.drop_path import DropPath
 from .layers.mixconv import IMPLS as MIXCONV_IMPLS
 from .layers.mixconv import PARTITIONS, MixConv2d
@@ -122,7 +123,7 @@ def build_block_args(arch: MobileNetArch, width_multiplier: float = 1.0) -> Tupl
 
 def _conv_bn(in_chs: int, out_chs: int, kernel: int, stride: int, act: Optional[str]) -> List[nn.Cell]:
     """A bias-free conv with k//2 padding, BatchNorm and an optional activation."""
-    cells = [nn.Conv2d(in_chs, out_chs, kernel, stride=stride, pad_mode="pad", padding=kernel // 2, has_bias=False),
+    cells = [Conv2d(in_chs, out_chs, kernel, stride=stride, pad_mode="pad", padding=kernel // 2, has_bias=False),
              nn.BatchNorm2d(out_chs)]
     return cells + [_ACTS[act]()] if act else cells
 
