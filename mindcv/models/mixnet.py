@@ -30,6 +30,7 @@ import mindspore.common.initializer as init
 from mindspore import Tensor, nn
 
 from .layers.activation import create_act
+from .layers.batchnorm import BatchNorm2d
 from .layers.conv2d import Conv2d
 from .layers.drop_path import DropPath
 from .layers.mixconv import IMPLS as MIXCONV_IMPLS
@@ -227,7 +228,7 @@ def round_channels(channels: float, divisor: int = 8, min_value: Optional[int] =
 
 
 def _bn(channels: int, eps: float, momentum: float) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
+    return BatchNorm2d(channels, eps=eps, momentum=momentum)
 
 
 class MixNetBlock(nn.Cell):

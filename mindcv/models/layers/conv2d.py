@@ -34,33 +34,21 @@ from . import native
 CONV_KINDS = ("conv2d", "matmul", "native")
 
 
-def _out_dtype(*dtypes):
-    return dtypes[0]
-
-
 @functools.lru_cache(maxsize=None)
 def native_conv_ops(stride: int) -> Tuple[ops.Custom, ops.Custom, ops.Custom]:
     """(forward, backward-data, backward-weight) custom ops of the native k x k convolution of one stride."""
-    library = native.library_path()
-
-    def forward_shape(x, w, cfg):
-        native.ensure_built()  # first use: compile the library if it is not cached (logged)
-        return (x[0], w[0], -(-x[2] // stride), -(-x[3] // stride))
 
     def carrier_shape(first, second, cfg, carrier):
-        native.ensure_built()
         return tuple(carrier)
 
-    backward_data = ops.Custom(f"{library}:conv_bwd_data_s{stride}", out_shape=carrier_shape,
-                               out_dtype=_out_dtype, func_type="aot")
-    backward_weight = ops.Custom(f"{library}:conv_bwd_weight_s{stride}", out_shape=carrier_shape,
-                                 out_dtype=_out_dtype, func_type="aot")
+    backward_data = native.op(f"conv_bwd_data_s{stride}", carrier_shape)
+    backward_weight = native.op(f"conv_bwd_weight_s{stride}", carrier_shape)
 
     def bprop(x, w, cfg, out, dout):
         return backward_data(dout, w, cfg, x), backward_weight(x, dout, cfg, w), ops.zeros_like(cfg)
 
-    forward = ops.Custom(f"{library}:conv_fwd_s{stride}", out_shape=forward_shape, out_dtype=_out_dtype,
-                         func_type="aot", bprop=bprop)
+    forward = native.op(f"conv_fwd_s{stride}", lambda x, w, cfg: (x[0], w[0], -(-x[2] // stride), -(-x[3] // stride)),
+                        bprop)
     return forward, backward_data, backward_weight
 
 
@@ -104,6 +92,7 @@ class ConvKernel(nn.Cell):
         super().__init__()
         self.kind = conv_kind(kernel, stride, dilation, pad_mode, padding, group)
         self.group = group
+        self.kernel_size = kernel
         self.stride = stride
         self.out_channels = out_channels
         if self.kind == "native":

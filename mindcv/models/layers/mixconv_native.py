@@ -31,36 +31,24 @@ def native_status() -> str:
     return ""
 
 
-def _out_dtype(*dtypes):
-    return dtypes[0]
-
-
 @functools.lru_cache(maxsize=None)
 def native_ops(stride: int) -> Tuple[ops.Custom, ops.Custom, ops.Custom]:
     """(forward, backward-data, backward-weight) custom ops of one stride (their output shapes depend
     only on input shapes and the stride, which their exported symbol names)."""
     if stride not in (1, 2):
         raise ValueError(f"stride={stride!r}: the native MixConv supports stride 1 or 2")
-    library = native.library_path()
-
-    def forward_shape(x, w, cfg):
-        native.ensure_built()  # first use: compile the library if it is not cached (logged)
-        return (x[0], x[1], -(-x[2] // stride), -(-x[3] // stride))
 
     def carrier_shape(first, second, cfg, carrier):
-        native.ensure_built()
         return tuple(carrier)
 
-    backward_data = ops.Custom(f"{library}:mixconv_bwd_data_s{stride}", out_shape=carrier_shape,
-                               out_dtype=_out_dtype, func_type="aot")
-    backward_weight = ops.Custom(f"{library}:mixconv_bwd_weight_s{stride}", out_shape=carrier_shape,
-                                 out_dtype=_out_dtype, func_type="aot")
+    backward_data = native.op(f"mixconv_bwd_data_s{stride}", carrier_shape)
+    backward_weight = native.op(f"mixconv_bwd_weight_s{stride}", carrier_shape)
 
     def bprop(x, w, cfg, out, dout):
         return backward_data(dout, w, cfg, x), backward_weight(x, dout, cfg, w), ops.zeros_like(cfg)
 
-    forward = ops.Custom(f"{library}:mixconv_fwd_s{stride}", out_shape=forward_shape, out_dtype=_out_dtype,
-                         func_type="aot", bprop=bprop)
+    forward = native.op(f"mixconv_fwd_s{stride}", lambda x, w, cfg: (x[0], x[1], -(-x[2] // stride), -(-x[3] // stride)),
+                        bprop)
     return forward, backward_data, backward_weight
 
 
