@@ -353,7 +353,7 @@ def median_rows(runs: Sequence[Sequence[dict]]) -> List[dict]:
     for group in merged.values():
         row = dict(group[0])
         for key in ("img_s", "peak_rss_gib", "compile_s", "load"):
-            row[key] = statistics.median(r[key] for r in group)
+            row[key] = statistics.median(r.get(key, 0.0) for r in group)
         for key in ("ratio", "rss_ratio"):
             values = [r[key] for r in group if r[key] is not None]
             row[key] = statistics.median(values) if values else None
