@@ -1,6 +1,6 @@
 """The library of native CPU operators (``csrc/``): MixConv (all groups of a mixed depthwise conv in one
-call), small dense / grouped k x k convolutions (the stem), inference BatchNorm as a per-channel affine
-map and Swish, as MindSpore AOT custom operators.
+call), small dense / grouped k x k convolutions (the stem), BatchNorm (training and inference) and
+Swish, as MindSpore AOT custom operators.
 
 Building it is an explicit, logged step, never a side effect of constructing a model:
 
@@ -39,7 +39,7 @@ from ...utils.io import atomic_path
 from ...utils.logger import get_logger
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-SOURCES = ("mixconv_native.cc", "conv_native.cc", "elementwise_native.cc")
+SOURCES = ("mixconv_native.cc", "conv_native.cc", "elementwise_native.cc", "batchnorm_native.cc")
 HEADERS = ("native_common.h",)
 CACHE_ENV = "MINDCV_NATIVE_CACHE"
 WHITE_LIST_ENV = "MS_CUSTOM_AOT_WHITE_LIST"
@@ -165,22 +165,25 @@ def ensure_built() -> str:
     return _state["library"]
 
 
-def op(symbol: str, out_shape, bprop=None) -> ops.Custom:
+def op(symbol: str, out_shape, bprop=None, outputs: int = 1) -> ops.Custom:
     """A custom operator calling ``symbol`` of the library (built on first shape inference, i.e. first use).
 
-    ``out_shape(*input_shapes)`` gives the output shape; the output dtype is the first input's.
+    ``out_shape(*input_shapes)`` gives the output shape (a list of shapes for several outputs); every
+    output has the first input's dtype.
     """
     def infer_shape(*shapes):
         ensure_built()  # first use: compile the library if it is not cached (logged)
         return out_shape(*shapes)
 
+    def infer_dtype(*dtypes):
+        return dtypes[0] if outputs == 1 else [dtypes[0]] * outputs
+
     kwargs = {} if bprop is None else {"bprop": bprop}
-    return ops.Custom(f"{library_path()}:{symbol}", out_shape=infer_shape, out_dtype=_first_dtype, func_type="aot",
+    return ops.Custom(f"{library_path()}:{symbol}", out_shape=infer_shape, out_dtype=infer_dtype, func_type="aot",
                       **kwargs)
 
 
-def _first_dtype(*dtypes):
-    return dtypes[0]
+
 
 
 def use_native() -> bool:

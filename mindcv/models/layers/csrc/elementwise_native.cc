@@ -1,6 +1,5 @@
 // Element-wise CPU operators (MindSpore AOT custom ops, float32), each one pass over memory:
 //
-//   channel_affine(x, scale, shift) = x * scale[c] + shift[c]     (NCHW; inference-mode BatchNorm)
 //   swish_fwd(x) = x * sigmoid(x)
 //   swish_bwd(x, dy) = dy * s * (1 + x * (1 - s)),  s = sigmoid(x)
 //
@@ -82,29 +81,6 @@ bool AllFloat(int nparam, const char **dtypes) {
   return true;
 }
 
-// params = x (N, C, ...), scale (C), shift (C), y (like x).
-int ChannelAffine(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-  if (nparam != 4 || !AllFloat(nparam, dtypes) || ndims[0] < 2 || ndims[1] != 1 || ndims[2] != 1) return 1;
-  const int64_t channels = shapes[0][1], planes = shapes[0][0] * channels;
-  if (shapes[1][0] != channels || shapes[2][0] != channels) return 1;
-  const int64_t size = Elements(ndims[0], shapes[0]) / std::max<int64_t>(planes, 1);
-  const float *x = static_cast<const float *>(params[0]);
-  const float *scale = static_cast<const float *>(params[1]);
-  const float *shift = static_cast<const float *>(params[2]);
-  float *y = static_cast<float *>(params[3]);
-  const int64_t grain = std::max<int64_t>(1, kChunk / std::max<int64_t>(size, 1));
-  ThreadPool::Instance().ParallelFor(planes, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const float s = scale[p % channels], b = shift[p % channels];
-      const float *src = x + p * size;
-      float *dst = y + p * size;
-#pragma omp simd
-      for (int64_t i = 0; i < size; ++i) dst[i] = src[i] * s + b;
-    }
-  });
-  return 0;
-}
-
 template <int IN, typename F>
 int Map(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, F f) {
   if (nparam != IN + 1 || !AllFloat(nparam, dtypes)) return 1;
@@ -125,11 +101,6 @@ int Map(int nparam, void **params, int *ndims, int64_t **shapes, const char **dt
 }  // namespace mindcv_native
 
 using mindcv_native::Vec;
-
-extern "C" int channel_affine(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
-                              void *) {
-  return mindcv_native::ChannelAffine(nparam, params, ndims, shapes, dtypes);
-}
 
 // params = x, y.
 extern "C" int swish_fwd(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
