@@ -20,12 +20,12 @@ class Swish(nn.Cell):
     keeps only x and y, which the next layer keeps anyway, instead of also storing sigmoid(x) for every
     activation (less peak memory in training). On CPU, float32 forward and backward each run as one native
     pass (``csrc/elementwise_native.cc``) instead of MindSpore's Sigmoid and Mul kernels (two passes
-    forward, four backward); ``self.native`` says whether it is used.
+    forward, four backward); ``self.native`` says whether it is used (``fast=False``: never).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fast: bool = True) -> None:
         super().__init__()
-        self.native = native.use_native()
+        self.native = fast and native.use_native()
         self.forward_op, self.backward_op = swish_ops() if self.native else (None, None)
 
     def construct(self, x: Tensor) -> Tensor:
@@ -43,9 +43,10 @@ class Swish(nn.Cell):
 _ACTIVATIONS = {"relu": nn.ReLU, "swish": Swish, "silu": Swish}
 
 
-def create_act(name: str) -> nn.Cell:
-    """An activation cell from its name (case-insensitive): relu, swish (= silu)."""
+def create_act(name: str, fast: bool = True) -> nn.Cell:
+    """An activation cell from its name (case-insensitive): relu, swish (= silu); ``fast=False`` keeps
+    MindSpore's own operators (no native Swish)."""
     key = str(name).lower()
     if key not in _ACTIVATIONS:
         raise ValueError(f"activation {name!r} is not known; use one of {sorted(_ACTIVATIONS)}")
-    return _ACTIVATIONS[key]()
+    return Swish(fast) if _ACTIVATIONS[key] is Swish else _ACTIVATIONS[key]()

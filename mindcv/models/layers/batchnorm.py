@@ -47,11 +47,12 @@ def batchnorm_ops() -> tuple:
 
 class BatchNorm2d(nn.BatchNorm2d):
     """``nn.BatchNorm2d`` (same arguments, parameters and semantics) running native operators on CPU for
-    float32 NCHW input; ``self.native`` says whether they are used."""
+    float32 NCHW input; ``self.native`` says whether they are used. ``fast=False`` keeps MindSpore's own
+    BatchNorm (e.g. for MindCV's exact graph)."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, fast: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.native = native.use_native() and self.use_batch_statistics is None and self.format == "NCHW"
+        self.native = fast and native.use_native() and self.use_batch_statistics is None and self.format == "NCHW"
         if self.native:
             self.infer_op, self.train_op, _ = batchnorm_ops()
             self.eps_tensor = Tensor(np.array([self.eps], np.float32))

@@ -124,12 +124,13 @@ class ConvKernel(nn.Cell):
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` whose convolution runs through ``ConvKernel`` (a fast form on CPU); NCHW only.
 
-    Same arguments, parameter names (``weight``, ``bias``) and initialisation as ``nn.Conv2d``.
+    Same arguments, parameter names (``weight``, ``bias``) and initialisation as ``nn.Conv2d``;
+    ``fast=False`` keeps nn.Conv2d's own path (e.g. for MindCV's exact graph).
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, fast: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if self.data_format != "NCHW" or self.kernel_size[0] != self.kernel_size[1] \
+        if not fast or self.data_format != "NCHW" or self.kernel_size[0] != self.kernel_size[1] \
                 or len(set(self.stride)) != 1 or len(set(self.dilation)) != 1 or not isinstance(self.padding, int):
             self.kernel = None
             return
