@@ -5,10 +5,10 @@ quarter of MixNet-S's time on an AVX-512 machine, forward and backward. Here (``
 
 - inference: one pass, ``x * scale + shift`` with ``scale = gamma / sqrt(moving_variance + eps)`` and
   ``shift = beta - moving_mean * scale`` computed per channel inside the operator;
-- training: per channel, the batch statistics and the normalised output in one operator (returning the
-  batch mean and biased variance), the moving averages updated in the graph exactly as MindSpore's
-  BatchNorm does (``moving = momentum * moving + (1 - momentum) * batch``, the variance unbiased), and a
-  backward operator giving dx, d gamma and d beta.
+- training: per channel, the batch statistics, the normalised output and the new moving averages (as
+  MindSpore's BatchNorm: ``moving = momentum * moving + (1 - momentum) * batch``, the variance unbiased)
+  in one operator, the averages assigned in the graph (few nodes: graph size costs compile time and
+  memory), and a backward operator giving dx, d gamma and d beta.
 
 Other devices, other dtypes (e.g. float16 under mixed precision) and ``use_batch_statistics`` set
 explicitly run ``nn.BatchNorm2d`` unchanged; so does everything when the native library is unavailable.
@@ -36,12 +36,14 @@ def batchnorm_ops() -> tuple:
 
     backward = native.op("bn_train_bwd", lambda x, dy, gamma, stats, eps: [tuple(x), tuple(stats)], outputs=2)
 
-    def train_bprop(x, gamma, beta, eps, out, dout):
-        dx, grads = backward(x, dout[0], gamma, out[1], eps)
-        return dx, grads[0], grads[1], ops.zeros_like(eps)
+    def train_bprop(x, gamma, beta, mean, var, cfg, out, dout):
+        dx, grads = backward(x, dout[0], gamma, out[1], cfg[:1])
+        zeros = ops.zeros_like(mean)
+        return dx, grads[0], grads[1], zeros, zeros, ops.zeros_like(cfg)
 
     infer = native.op("bn_infer", lambda x, gamma, beta, mean, var, eps: tuple(x), infer_bprop)
-    forward = native.op("bn_train_fwd", lambda x, gamma, beta, eps: [tuple(x), (2, x[1])], train_bprop, outputs=2)
+    forward = native.op("bn_train_fwd", lambda x, gamma, beta, mean, var, cfg: [tuple(x), (2, x[1]), (2, x[1])],
+                        train_bprop, outputs=3)
     return infer, forward, backward
 
 
@@ -56,17 +58,16 @@ class BatchNorm2d(nn.BatchNorm2d):
         if self.native:
             self.infer_op, self.train_op, _ = batchnorm_ops()
             self.eps_tensor = Tensor(np.array([self.eps], np.float32))
-            self.decay = 1.0 - float(self.momentum)  # nn.BatchNorm2d keeps 1 - momentum (the batch weight)
+            # [eps, weight of the running value] (nn.BatchNorm2d keeps 1 - momentum, the batch's weight)
+            self.train_config = Tensor(np.array([self.eps, 1.0 - self.momentum], np.float32))
 
     def construct(self, x: Tensor) -> Tensor:
         if not self.native or x.dtype != mstype.float32 or x.ndim != 4:
             return super().construct(x)
         if not self.training:
             return self.infer_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance, self.eps_tensor)
-        y, stats = self.train_op(x, self.gamma, self.beta, self.eps_tensor)
-        mean, var = ops.stop_gradient(stats[0]), ops.stop_gradient(stats[1])
-        count = x.shape[0] * x.shape[2] * x.shape[3]
-        unbiased = var * (count / max(count - 1, 1))
-        ops.assign(self.moving_mean, self.moving_mean * self.decay + mean * (1.0 - self.decay))
-        ops.assign(self.moving_variance, self.moving_variance * self.decay + unbiased * (1.0 - self.decay))
+        y, _, moving = self.train_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                                     self.train_config)
+        ops.assign(self.moving_mean, moving[0])
+        ops.assign(self.moving_variance, moving[1])
         return y

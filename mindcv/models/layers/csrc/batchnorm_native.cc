@@ -2,7 +2,10 @@
 //
 //   bn_infer(x, gamma, beta, mean, var, eps) -> y = x * scale[c] + shift[c],
 //       scale = gamma / sqrt(var + eps), shift = beta - mean * scale        (inference: one pass)
-//   bn_train_fwd(x, gamma, beta, eps) -> y, stats (2, C) = [batch mean, biased batch variance]
+//   bn_train_fwd(x, gamma, beta, moving_mean, moving_var, cfg = [eps, decay]) -> y,
+//       stats (2, C) = [batch mean, biased batch variance],
+//       moving (2, C) = [decay * moving_mean + (1 - decay) * mean,
+//                        decay * moving_var + (1 - decay) * unbiased variance]   (MindSpore's update)
 //   bn_train_bwd(x, dy, gamma, stats, eps) -> dx, grads (2, C) = [d gamma, d beta]
 //
 // Why: MindSpore 2.10 runs BatchNorm on CPU through oneDNN's plain-layout `ncsp_bnorm` kernels, which
@@ -84,22 +87,31 @@ int Infer(int nparam, void **params, int *ndims, int64_t **shapes, const char **
   return 0;
 }
 
-// params = x, gamma, beta, eps (1), y, stats (2, C).
+// params = x, gamma, beta, moving_mean, moving_var, cfg (2), y, stats (2, C), moving (2, C).
 int TrainForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-  if (nparam != 6 || !FloatParams(nparam, dtypes) || ndims[0] < 2) return 1;
+  if (nparam != 9 || !FloatParams(nparam, dtypes) || ndims[0] < 2) return 1;
   const Planes p = PlanesOf(ndims[0], shapes[0]);
-  if (shapes[1][0] != p.c || shapes[2][0] != p.c || ndims[5] != 2 || shapes[5][1] != p.c) return 1;
+  for (int i = 1; i <= 4; ++i) {
+    if (ndims[i] != 1 || shapes[i][0] != p.c) return 1;
+  }
+  if (shapes[5][0] != 2 || ndims[7] != 2 || shapes[7][1] != p.c || ndims[8] != 2 || shapes[8][1] != p.c) return 1;
   const float *x = static_cast<const float *>(params[0]);
   const float *gamma = static_cast<const float *>(params[1]), *beta = static_cast<const float *>(params[2]);
-  const float eps = *static_cast<const float *>(params[3]);
-  float *y = static_cast<float *>(params[4]), *stats = static_cast<float *>(params[5]);
+  const float *moving_mean = static_cast<const float *>(params[3]);
+  const float *moving_var = static_cast<const float *>(params[4]);
+  const float eps = static_cast<const float *>(params[5])[0], decay = static_cast<const float *>(params[5])[1];
+  float *y = static_cast<float *>(params[6]), *stats = static_cast<float *>(params[7]);
+  float *moving = static_cast<float *>(params[8]);
   const double count = static_cast<double>(p.n * p.size);
+  const double unbias = count > 1 ? count / (count - 1) : 1.0;
   ParallelItems(p.c, [&](int64_t c) {
     double sum, squares;
     ChannelSums(p, x, c, &sum, &squares);
     const double mean = sum / count, var = std::max(squares / count - mean * mean, 0.0);
     stats[c] = static_cast<float>(mean);
     stats[p.c + c] = static_cast<float>(var);
+    moving[c] = static_cast<float>(decay * moving_mean[c] + (1.0 - decay) * mean);
+    moving[p.c + c] = static_cast<float>(decay * moving_var[c] + (1.0 - decay) * var * unbias);
     const double scale = gamma[c] / std::sqrt(var + eps);
     const float shift = static_cast<float>(beta[c] - mean * scale);
     for (int64_t n = 0; n < p.n; ++n) {
