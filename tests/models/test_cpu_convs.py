@@ -165,3 +165,14 @@ def test_native_build_command_prints_the_library(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "compiling the native CPU operators" in result.stdout and "built in" in result.stdout
     assert result.stdout.strip().endswith("(built)") and len(os.listdir(tmp_path)) == 1
+
+
+def test_importing_mindcv_changes_no_environment():
+    """No oneDNN cap or other variable is set at import: speed cannot depend on import order."""
+    code = ("import os, sys; sys.path.insert(0, sys.argv[1]); before = dict(os.environ); import mindcv; "
+            "import mindspore; after = dict(os.environ); print(sorted(set(after.items()) ^ set(before.items())))")
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    result = subprocess.run([sys.executable, "-c", code, ROOT], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    changed = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 (our own repr of a list of pairs)
+    assert not [k for k, _ in changed if k.startswith(("ONEDNN", "OMP", "GOMP", "MS_CUSTOM"))], changed
