@@ -105,7 +105,8 @@ GEOMETRIES = [  # in, out, kernel, stride, pad_mode, padding, dilation, group, b
     (4, 6, 5, 1, "pad", 2, 1, 2, True),
     (6, 4, 3, 1, "same", 0, 2, 1, False),
     (8, 12, 1, 1, "pad", 0, 1, 2, False),
-    (8, 12, 1, 2, "same", 0, 1, 4, True),
+    (8, 12, 1, 1, "same", 0, 1, 4, True),
+    (48, 40, 1, 1, "pad", 0, 1, 2, False),  # small maps: the transposed matmul
 ]
 
 
@@ -121,7 +122,7 @@ def test_fast_conv2d_equals_nn_conv2d(cin, cout, k, stride, pad_mode, padding, d
         p_fast.set_data(ms.Tensor(np.random.default_rng(1).normal(size=p_ref.shape).astype(np.float32)))
         p_ref.set_data(p_fast.data.copy())
     rng = np.random.default_rng(0)
-    for shape in [(2, cin, 11, 9), (1, cin, 20, 20)]:
+    for shape in [(2, cin, 11, 9), (1, cin, 20, 20), (3, cin, 2, 3)]:
         x = ms.Tensor(rng.normal(size=shape).astype(np.float32))
         out_shape = ref(x).shape
         dy = ms.Tensor(rng.normal(size=out_shape).astype(np.float32))
@@ -137,6 +138,7 @@ def test_fast_conv2d_equals_nn_conv2d(cin, cout, k, stride, pad_mode, padding, d
 def test_conv_kind_leaves_dense_1x1_and_other_devices_to_conv2d():
     assert conv_kind(1, 1, 1, "pad", 0, 1, device_cpu=True) == "conv2d"
     assert conv_kind(1, 1, 1, "pad", 0, 2, device_cpu=True) == "matmul"
+    assert conv_kind(1, 2, 1, "pad", 0, 2, device_cpu=True) == "conv2d"  # strided grouped 1 x 1: no model has one
     assert conv_kind(3, 2, 1, "pad", 1, 1, device_cpu=False) == "conv2d"
     assert conv_kind(3, 3, 1, "pad", 1, 1, device_cpu=True) == "conv2d"  # stride 3: not native
     assert conv_kind(4, 1, 1, "pad", 2, 1, device_cpu=True) == "conv2d"  # even kernel
