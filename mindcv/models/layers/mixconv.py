@@ -225,8 +225,9 @@ class GroupedConv2d(nn.Cell):
 def resolve_impl(impl: str, device_target: Optional[str] = None) -> str:
     """The implementation ``impl`` stands for on ``device_target`` (default: MindSpore's context).
 
-    ``auto`` is ``native`` on CPU (2-3x faster MixConv layers than ``split`` here; ``split`` when the
-    operator cannot be built, with one logged warning), ``fused`` on Ascend (one conv node per MixConv
+    ``auto`` is ``native`` on CPU (2-3x faster MixConv layers than ``split``, and no depthwise conv left
+    to oneDNN's reference kernel on AVX-512 CPUs; ``split`` when there is no C++ compiler to build the
+    operator with, with one logged warning; see ``native``), ``fused`` on Ascend (one conv node per MixConv
     instead of 2g + 1 on the activations: the smaller graph the Ascend compile-time problem asks for)
     and ``split`` on GPU (cuDNN's depthwise convs; ``fused`` does E x E work for every channel, which
     measured 20-30 % slower than ``split`` on CPU). See the README's benchmark table.
