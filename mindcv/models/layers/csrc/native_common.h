@@ -13,6 +13,7 @@
 #define MINDCV_NATIVE_COMMON_H_
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -249,7 +250,7 @@ T *Scratch(size_t size) {
 
 // Persistent worker threads; ParallelFor hands out chunks of [0, count) through an atomic counter, the
 // calling thread taking part. Calls from several threads at once are safe: a call that finds the pool
-// busy runs on its own thread.
+// busy runs on its own thread; so does a call in a forked child (which has none of the workers).
 class ThreadPool {
  public:
   static ThreadPool &Instance() {
@@ -261,7 +262,7 @@ class ThreadPool {
     if (count <= 0) return;
     grain = std::max<int64_t>(grain, 1);
     std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
-    if (workers_ == 0 || !busy.owns_lock() || count <= grain) {
+    if (workers_ == 0 || !busy.owns_lock() || count <= grain || getpid() != owner_) {
       body(0, count);
       return;
     }
@@ -290,6 +291,7 @@ class ThreadPool {
       if (value > 0) threads = std::min(threads, value);
     }
     workers_ = std::max(threads, 1) - 1;
+    owner_ = getpid();
     for (int i = 0; i < workers_; ++i) std::thread([this] { Loop(); }).detach();
   }
 
@@ -321,6 +323,7 @@ class ThreadPool {
   }
 
   int workers_ = 0;
+  pid_t owner_ = 0;  // the process whose threads the workers are
   std::mutex run_mutex_;  // one ParallelFor at a time
   std::mutex mutex_;
   std::condition_variable wake_, done_;
