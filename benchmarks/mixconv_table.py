@@ -16,7 +16,6 @@ import sys
 import time
 from typing import Dict, List, Sequence
 
-import mindcv  # noqa: E402,F401  (CPU tuning before mindspore loads)
 import numpy as np  # noqa: E402
 
 import mindspore as ms  # noqa: E402

@@ -7,17 +7,22 @@ per MixConv implementation and oneDNN ISA setting, next to PyTorch eager (geffne
     python benchmarks/throughput.py --modes mixconv mixconv_train   # only mixnet_s's MixConv layers
 
 Every configuration runs in its own subprocess (oneDNN reads ONEDNN_MAX_CPU_ISA once, when MindSpore
-loads; peak RSS is per process). Modes: ``eval`` (forward, graph mode), ``train`` (forward, backward and a
+loads; peak RSS is per process). ``--orders`` runs each MindSpore configuration with ``import mindcv``
+first and/or with ``import mindspore`` first (a user script's usual habit): the two must not differ. Modes: ``eval`` (forward, graph mode), ``train`` (forward, backward and a
 momentum-SGD update, graph mode), ``mixconv`` / ``mixconv_train`` (only the model's MixConv layers, with
 their input shapes, forward or forward + backward). Each row: median images/s of ``--steps`` steps after
 ``--warmup`` untimed ones, graph compile seconds, peak RSS of the process, and the compiled graph's
 node count (MindSpore's optimised frontend graph; ``compute`` leaves out the bookkeeping nodes Load,
 UpdateState, Depend, MakeTuple, TupleGetItem, Return) and the 1-minute load average when the worker
 started (other processes on the machine make the numbers noisy). When PyTorch and geffnet are found in
-$TORCH_PEER_PATH (default ~/.cache/mixnet-ms/peers/torch-geffnet), geffnet's model of the same name runs
-the eval / train modes in eager mode and the table shows MindSpore / PyTorch throughput ratios.
+$TORCH_PEER_PATH, or else in the newest ~/.cache/mixnet-ms/peers/torch-* that scripts/env.sh installs
+(``WITH_PEERS=1 bash scripts/env.sh``; $MIXNET_HOME moves ~/.cache/mixnet-ms), geffnet's model of the
+same name runs the eval / train modes in eager mode and the table shows MindSpore / PyTorch ratios.
+``--repeat`` runs the whole plan several times (interleaved) and reports medians of the per-run rows.
+The CPU's vector ISA (AVX-512 / AVX2 / ...) is printed: oneDNN's kernels differ by ISA.
 """
 import argparse
+import glob
 import json
 import os
 import statistics
@@ -27,12 +32,38 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TORCH_PEER = os.environ.get("TORCH_PEER_PATH", os.path.expanduser("~/.cache/mixnet-ms/peers/torch-geffnet"))
+ORDERS = ("mindcv", "mindspore")  # which package a worker imports first
 MODELS = ("mixnet_s", "mixnet_m", "mixnet_l")
 IMPLS = ("split", "fused", "native", "auto")
 MODES = ("eval", "train", "mixconv", "mixconv_train")
 BOOKKEEPING = ("Load", "UpdateState", "Depend", "MakeTuple", "TupleGetItem", "Return")
 RESULT_TAG = "THROUGHPUT_RESULT "
+
+
+def find_torch_peer() -> str:
+    """$TORCH_PEER_PATH, else the newest complete peers/torch-* directory that scripts/env.sh installed."""
+    if os.environ.get("TORCH_PEER_PATH"):
+        return os.environ["TORCH_PEER_PATH"]
+    home = os.environ.get("MIXNET_HOME", os.path.expanduser("~/.cache/mixnet-ms"))
+    peers = [d for d in glob.glob(os.path.join(home, "peers", "torch-*")) if os.path.isfile(os.path.join(d, ".complete"))]
+    return max(peers, key=os.path.getmtime) if peers else ""
+
+
+def cpu_isa() -> str:
+    """The widest x86 vector ISA the CPU reports (the one oneDNN picks by default)."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        return "unknown ISA"
+    for flag, name in (("amx_tile", "AVX-512 + AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")):
+        if flag in flags:
+            return name
+    return "SSE or other"
 
 
 def parse_shape(text: str) -> tuple:
@@ -160,11 +191,12 @@ def mixconv_stack(layers: list, with_grad: bool):
 
 def ms_worker(args: argparse.Namespace) -> dict:
     """Measure one MindSpore configuration; returns the result row."""
-    sys.path.insert(0, ROOT)
-    import mindcv  # noqa: F401  (CPU tuning before mindspore loads)
-    import mindspore as ms  # noqa: F401
-
-    from mindcv._cpu_tuning import apply_cpu_tuning
+    if args.order == "mindspore":
+        import mindspore  # noqa: F401  (a user script's usual first import)
+        import mindcv  # noqa: F401
+    else:
+        import mindcv  # noqa: F401
+        import mindspore  # noqa: F401
 
     size, batch = args.shape
     load = os.getloadavg()[0]
@@ -180,7 +212,7 @@ def ms_worker(args: argparse.Namespace) -> dict:
 
     times = timed_steps(step, args.steps, args.warmup)
     return {"framework": "mindspore", "model": args.model, "impl": args.impl, "resolved": layer_impls(net),
-            "isa": args.isa, "isa_env": os.environ.get("ONEDNN_MAX_CPU_ISA", ""), "tuning": apply_cpu_tuning(),
+            "isa": args.isa, "isa_env": os.environ.get("ONEDNN_MAX_CPU_ISA", ""), "order": args.order,
             "mode": args.mode, "size": size, "batch": batch, "compile_s": compile_s,
             "step_s": statistics.median(times), "img_s": images / statistics.median(times),
             "times": times, "peak_rss_gib": peak_rss_gib(), "load": load, **nodes}
@@ -235,7 +267,7 @@ def torch_worker(args: argparse.Namespace) -> dict:
 
     times = timed_steps(step, args.steps, args.warmup)
     return {"framework": "torch", "model": args.model, "impl": "torch", "resolved": "torch", "isa": "",
-            "isa_env": "", "tuning": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+            "isa_env": "", "order": "", "version": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
             "mode": args.mode, "size": size, "batch": batch, "compile_s": 0.0,
             "step_s": statistics.median(times), "img_s": batch / statistics.median(times), "times": times,
             "peak_rss_gib": peak_rss_gib(), "load": load, "nodes": -1, "compute_nodes": -1,
@@ -245,28 +277,26 @@ def torch_worker(args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------- parent: one subprocess per configuration
 
 def isa_env(isa: str) -> Dict[str, str]:
-    """Environment of a worker for ``--isa``: mindcv's start-up tuning, none, or a fixed oneDNN ISA cap."""
+    """Environment of a worker for ``--isa``: oneDNN's own choice (``auto``) or a fixed oneDNN ISA cap."""
     env = dict(os.environ, GLOG_v=os.environ.get("GLOG_v", "3"))
     env.pop("ONEDNN_MAX_CPU_ISA", None)
-    env.pop("MINDCV_NO_CPU_TUNING", None)
-    if isa == "off":
-        env["MINDCV_NO_CPU_TUNING"] = "1"
-    elif isa != "auto":
+    if isa != "auto":
         env["ONEDNN_MAX_CPU_ISA"] = isa
     return env
 
 
-def run_worker(kind: str, model: str, impl: str, isa: str, mode: str, shape: tuple,
+def run_worker(kind: str, model: str, impl: str, isa: str, order: str, mode: str, shape: tuple,
                args: argparse.Namespace) -> Optional[dict]:
     """Run one configuration in a subprocess and return its row (None with a message if it failed)."""
     env = isa_env(isa)
     if kind == "torch":
-        env["PYTHONPATH"] = TORCH_PEER
+        env["PYTHONPATH"] = args.torch_peer
     if args.compile_cache:
         env.update(MS_COMPILER_CACHE_ENABLE="1", MS_COMPILER_CACHE_PATH=os.path.join(
             args.compile_cache, f"{model}_{impl}_{mode}_{shape[0]}x{shape[1]}"))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--models", model,
-           "--impls", "split" if kind == "torch" else impl, "--isa", isa or "auto", "--modes", mode,
+           "--impls", "split" if kind == "torch" else impl, "--isa", isa or "auto", "--orders", order or "mindcv",
+           "--modes", mode,
            "--shapes", f"{shape[0]}x{shape[1]}", "--steps", str(args.steps), "--warmup", str(args.warmup)]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=args.workdir)
     for line in result.stdout.splitlines():
@@ -278,42 +308,80 @@ def run_worker(kind: str, model: str, impl: str, isa: str, mode: str, shape: tup
     return None
 
 
-def torch_available() -> bool:
+def torch_available(peer: str) -> bool:
     """Whether geffnet and torch import from the peer directory."""
+    if not peer:
+        return False
     probe = subprocess.run([sys.executable, "-c", "import torch, geffnet"], capture_output=True,
-                           env=dict(os.environ, PYTHONPATH=TORCH_PEER))
+                           env=dict(os.environ, PYTHONPATH=peer))
     return probe.returncode == 0
 
 
 def plan(args: argparse.Namespace) -> List[tuple]:
-    """(kind, model, impl, isa, mode, shape) of every subprocess, in run order."""
+    """(kind, model, impl, isa, order, mode, shape) of every subprocess, in run order."""
     runs = []
     for model in args.models:
         for shape in args.shapes:
             for mode in args.modes:
                 if args.torch and mode in ("eval", "train"):
-                    runs.append(("torch", model, "torch", "", mode, shape))
+                    runs.append(("torch", model, "torch", "", "", mode, shape))
                 for isa in args.isa:
                     for impl in args.impls:
-                        runs.append(("ms", model, impl, isa, mode, shape))
+                        for order in args.orders:
+                            runs.append(("ms", model, impl, isa, order, mode, shape))
     return runs
 
 
+def row_key(row: dict) -> tuple:
+    return (row["framework"], row["model"], row["impl"], row["isa"], row.get("order", ""), row["mode"], row["size"],
+            row["batch"])
+
+
+def median_rows(runs: Sequence[Sequence[dict]]) -> List[dict]:
+    """One row per configuration: the median throughput and RSS over the repeats (ratios per repeat are in
+    ``ratios``: a MindSpore row's throughput over PyTorch's in the same repeat)."""
+    merged: Dict[tuple, List[dict]] = {}
+    for rows in runs:
+        torch_rows = {(r["model"], r["mode"], r["size"], r["batch"]): r for r in rows if r["framework"] == "torch"}
+        for r in rows:
+            peer = torch_rows.get((r["model"], r["mode"], r["size"], r["batch"]))
+            r["ratio"] = r["img_s"] / peer["img_s"] if peer and r["framework"] != "torch" else None
+            r["rss_ratio"] = r["peak_rss_gib"] / peer["peak_rss_gib"] if peer and r["framework"] != "torch" else None
+            merged.setdefault(row_key(r), []).append(r)
+    out = []
+    for group in merged.values():
+        row = dict(group[0])
+        for key in ("img_s", "peak_rss_gib", "compile_s", "load"):
+            row[key] = statistics.median(r.get(key, 0.0) for r in group)
+        for key in ("ratio", "rss_ratio"):
+            values = [r[key] for r in group if r[key] is not None]
+            row[key] = statistics.median(values) if values else None
+            row[key + "s"] = values
+        row["repeats"] = len(group)
+        out.append(row)
+    return out
+
+
 def markdown(rows: Sequence[dict]) -> str:
-    """Rows as a Markdown table; MindSpore rows get their throughput relative to PyTorch's same run."""
-    torch_rows = {(r["model"], r["mode"], r["size"], r["batch"]): r for r in rows if r["framework"] == "torch"}
-    lines = ["| model | shape | mode | impl | ISA | img/s | vs PyTorch | compile s | nodes (compute) | MixConv nodes "
-             "| peak RSS GiB | RSS vs PyTorch | load |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """Median rows as a Markdown table; MindSpore rows get the median of their throughput relative to
+    PyTorch's in the same repeat (and the spread of those ratios when repeated)."""
+    lines = ["| model | shape | mode | impl | ISA cap | first import | img/s | vs PyTorch | compile s | nodes (compute) "
+             "| MixConv nodes | peak RSS GiB | RSS vs PyTorch | load |",
+             "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        peer = torch_rows.get((r["model"], r["mode"], r["size"], r["batch"]))
-        ratio = f"{r['img_s'] / peer['img_s']:.2f}x" if peer and r["framework"] != "torch" else ""
-        rss_ratio = f"{r['peak_rss_gib'] / peer['peak_rss_gib']:.2f}x" if peer and r["framework"] != "torch" else ""
+        ratio = rss_ratio = ""
+        if r.get("ratio") is not None:
+            ratio = f"{r['ratio']:.2f}x"
+            if len(r["ratios"]) > 1:
+                ratio += f" ({min(r['ratios']):.2f}-{max(r['ratios']):.2f})"
+            rss_ratio = f"{r['rss_ratio']:.2f}x"
         impl = r["impl"] if r["impl"] == r["resolved"] else f"{r['impl']} ({r['resolved']})"
         isa = "" if r["framework"] == "torch" else (r["isa"] + (f" ({r['isa_env']})" if r["isa_env"] else ""))
         nodes = "" if r["nodes"] < 0 else f"{r['nodes']} ({r['compute_nodes']})"
         mixconv_nodes = "" if r.get("mixconv_nodes", -1) < 0 else str(r["mixconv_nodes"])
         compile_s = "" if r["framework"] == "torch" else f"{r['compile_s']:.1f}"
-        lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['mode']} | {impl} | {isa} | {r['img_s']:.1f} | "
+        lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['mode']} | {impl} | {isa} | {r.get('order', '')} "
+                     f"| {r['img_s']:.1f} | "
                      f"{ratio} | {compile_s} | {nodes} | {mixconv_nodes} | {r['peak_rss_gib']:.2f} | {rss_ratio} | "
                      f"{r.get('load', 0):.1f} |")
     return "\n".join(lines)
@@ -327,8 +395,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=["split", "fused", "native"],
                         help="MixConv implementations (auto: whatever it resolves to on this device)")
     parser.add_argument("--isa", nargs="+", default=["auto"],
-                        help="oneDNN ISA settings: auto (mindcv's start-up tuning), off (no cap: oneDNN's best), "
-                             "or an ONEDNN_MAX_CPU_ISA value such as AVX2 or AVX512_CORE")
+                        help="oneDNN ISA settings: auto (no cap: oneDNN's choice for this CPU) or an "
+                             "ONEDNN_MAX_CPU_ISA value such as AVX2 or AVX512_CORE")
+    parser.add_argument("--orders", nargs="+", choices=ORDERS, default=list(ORDERS),
+                        help="which package each MindSpore worker imports first (default: both)")
+    parser.add_argument("--repeat", type=int, default=1, help="run the whole plan this many times (medians)")
     parser.add_argument("--shapes", nargs="+", type=parse_shape, default=[(224, 16)], help="SIZExBATCH, e.g. 32x64")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=["eval", "train"])
     parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration (median reported)")
@@ -346,6 +417,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--steps must be >= 1, got {args.steps}")
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    if args.repeat < 1:
+        parser.error(f"--repeat must be >= 1, got {args.repeat}")
     if args.all:
         args.models, args.shapes, args.modes = list(MODELS), [(224, 16), (32, 64)], ["eval", "train"]
     args.workdir = os.environ.get("TMPDIR", "/tmp")  # MindSpore may write rank_0/ dumps into the cwd
@@ -355,7 +428,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def worker_main(args: argparse.Namespace) -> int:
     """Subprocess entry: measure the single configuration on the command line and print its row."""
     args.model, args.impl, args.mode, args.shape = args.models[0], args.impls[0], args.modes[0], args.shapes[0]
-    args.isa = args.isa[0]
+    args.isa, args.order = args.isa[0], args.orders[0]
     row = ms_worker(args) if args.worker == "ms" else torch_worker(args)
     print(RESULT_TAG + json.dumps(row), flush=True)
     return 0
@@ -365,25 +438,34 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         return worker_main(args)
-    if args.torch and not torch_available():
-        print(f"PyTorch/geffnet not found in {TORCH_PEER} (set TORCH_PEER_PATH): MindSpore rows only", file=sys.stderr)
+    args.torch_peer = find_torch_peer()
+    if args.torch and not torch_available(args.torch_peer):
+        print(f"PyTorch/geffnet not found (TORCH_PEER_PATH={args.torch_peer or 'unset'}, no complete "
+              "~/.cache/mixnet-ms/peers/torch-*; WITH_PEERS=1 bash scripts/env.sh installs it): MindSpore rows only",
+              file=sys.stderr)
         args.torch = False
     start, load = time.time(), os.getloadavg()[0]
-    rows = []
-    for kind, model, impl, isa, mode, shape in plan(args):
-        print(f"running {kind} {model} {impl} {isa} {mode} {shape[0]}x{shape[1]} ...", file=sys.stderr, flush=True)
-        row = run_worker(kind, model, impl, isa, mode, shape, args)
-        if row is not None:
-            rows.append(row)
-            print(f"  {row['img_s']:.1f} img/s, compile {row['compile_s']:.1f} s, {row['nodes']} nodes, "
-                  f"peak RSS {row['peak_rss_gib']:.2f} GiB", file=sys.stderr, flush=True)
+    print(f"{_cpu_name()}: {cpu_isa()}, {os.cpu_count()} CPUs", file=sys.stderr, flush=True)
+    runs = []
+    for repeat in range(args.repeat):
+        rows = []
+        for kind, model, impl, isa, order, mode, shape in plan(args):
+            print(f"[{repeat + 1}/{args.repeat}] {kind} {model} {impl} {isa} {order} {mode} {shape[0]}x{shape[1]} ...",
+                  file=sys.stderr, flush=True)
+            row = run_worker(kind, model, impl, isa, order, mode, shape, args)
+            if row is not None:
+                rows.append(row)
+                print(f"  {row['img_s']:.1f} img/s, compile {row['compile_s']:.1f} s, {row['nodes']} nodes, "
+                      f"peak RSS {row['peak_rss_gib']:.2f} GiB", file=sys.stderr, flush=True)
+        runs.append(rows)
+    rows = median_rows(runs)
     print(markdown(rows))
-    cpu = _cpu_name()
-    print(f"\n{cpu}, {os.cpu_count()} CPUs; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the "
-          f"end; median of {args.steps} steps after {args.warmup} warm-up; total {time.time() - start:.0f} s")
+    print(f"\n{_cpu_name()} ({cpu_isa()}), {os.cpu_count()} CPUs; load average {load:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end; median of {args.steps} steps after {args.warmup} warm-up, "
+          f"{args.repeat} repeat(s); total {time.time() - start:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(rows, f, indent=1)
+            json.dump({"cpu": _cpu_name(), "isa": cpu_isa(), "rows": rows, "runs": runs}, f, indent=1)
     return 0 if rows else 1
 
 

@@ -25,7 +25,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 os.environ.setdefault("GLOG_v", "3")
 
-import mindcv  # noqa: E402,F401  (CPU tuning before mindspore loads)
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 

@@ -1,6 +1,6 @@
-"""MixNet and mixed depthwise convolution (MixConv) for MindSpore, MindCV-style."""
-from ._cpu_tuning import apply_cpu_tuning
+"""MixNet and mixed depthwise convolution (MixConv) for MindSpore, MindCV-style.
 
-apply_cpu_tuning()  # must run before mindspore is imported anywhere below
+Importing it changes nothing in the process: no environment variable, no compiler run (see docs/performance.md).
+"""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ("train", "validate", "infer", "export", "config")
-LAYERS = {"utils": 0, "choices": 0, "_cpu_tuning": 0, "data": 1, "models": 1, "loss": 1, "optim": 1,
+LAYERS = {"utils": 0, "choices": 0, "data": 1, "models": 1, "loss": 1, "optim": 1,
           "scheduler": 1, "engine": 2, "eval": 3}
 BLOCKS = {"data", "models", "loss", "optim", "scheduler"}
 

@@ -16,7 +16,6 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-import mindcv  # noqa: F401  (CPU start-up tuning before MindSpore loads)
 import numpy as np
 
 import mindspore as ms

@@ -15,7 +15,6 @@ PaddleClas ``.pdparams`` (read without Paddle) and pytorchcv ``.pth`` MixNet_S/M
 import sys
 from typing import List, Optional
 
-import mindcv  # noqa: F401  (CPU start-up tuning before MindSpore loads)
 from mindcv.models.convert import convert_timm_checkpoint
 from mindcv.models.convert_imgclsmob import convert_imgclsmob_checkpoint, guess_source
 from mindcv.models.mixnet import TIMM_VARIANTS

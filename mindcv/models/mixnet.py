@@ -32,6 +32,8 @@ from mindspore import Tensor, nn
 from ._common import ClassifierNet, ResidualBlock, check_positive_int, set_param
 from ._common import make_divisible as round_channels  # noqa: F401  (MixNet's name, used by convert)
 from .layers.activation import create_act
+from .layers.batchnorm import BatchNorm2d
+from .layers.conv2d import Conv2d
 from .layers.drop_path import DropPath
 from .layers.mixconv import IMPLS as MIXCONV_IMPLS
 from .layers.mixconv import GroupedConv2d, MixConv2d, create_conv2d_pad
@@ -292,8 +294,8 @@ def scale_repeats(table: Sequence[BlockArgs], multiplier: float) -> List[BlockAr
     return scaled
 
 
-def _bn(channels: int, eps: float, momentum: float) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
+def _bn(channels: int, eps: float, momentum: float, fast: bool = True) -> nn.BatchNorm2d:
+    return BatchNorm2d(channels, eps=eps, momentum=momentum, fast=fast)
 
 
 class MixNetBlock(ResidualBlock):
@@ -317,16 +319,17 @@ class MixNetBlock(ResidualBlock):
         cells = []
         # split is MindCV's graph throughout; otherwise one group=g 1x1 conv and the device's fastest pooling
         grouped = "split" if mixconv_impl == "split" else "grouped"
+        fast = mixconv_impl != "split"  # CPU-fast BN / activation forms (see layers.batchnorm, layers.activation)
         pool = "mean" if mixconv_impl == "split" else "auto"
         if args.expand_ratio != 1:
             cells += [GroupedConv2d(args.in_chs, mid, [1] * args.expand_groups, padding=padding, impl=grouped),
-                      _bn(mid, bn_eps, bn_momentum), create_act(args.act)]
+                      _bn(mid, bn_eps, bn_momentum, fast), create_act(args.act, fast)]
         cells += [MixConv2d(mid, list(args.dw_kernels), stride=args.stride, padding=padding, impl=mixconv_impl),
-                  _bn(mid, bn_eps, bn_momentum), create_act(args.act)]
+                  _bn(mid, bn_eps, bn_momentum, fast), create_act(args.act, fast)]
         if args.se_ratio > 0:
             cells.append(SqueezeExcite(mid, int(args.in_chs * args.se_ratio), act=se_act, pool_impl=pool))
         cells += [GroupedConv2d(mid, args.out_chs, [1] * args.project_groups, padding=padding, impl=grouped),
-                  _bn(args.out_chs, bn_eps, bn_momentum)]
+                  _bn(args.out_chs, bn_eps, bn_momentum, fast)]
         self.convs = nn.SequentialCell(cells)
         self.drop_path = DropPath(drop_path) if (self.residual and drop_path > 0) else None
 
@@ -388,8 +391,9 @@ class MixNet(ClassifierNet):
                                                bn_eps, bn_momentum, feature_size)
 
         self.stem_conv = nn.SequentialCell([
-            nn.Conv2d(in_channels, stem_chs, 3, stride=2, has_bias=False, **create_conv2d_pad(3, padding)),
-            _bn(stem_chs, bn_eps, bn_momentum),
+            Conv2d(in_channels, stem_chs, 3, stride=2, has_bias=False, fast=mixconv_impl != "split",
+                   **create_conv2d_pad(3, padding)),
+            _bn(stem_chs, bn_eps, bn_momentum, mixconv_impl != "split"),
             nn.ReLU(),
         ])
         num_blocks = len(table)
@@ -400,7 +404,7 @@ class MixNet(ClassifierNet):
         ])
         self.head_conv = nn.SequentialCell([
             nn.Conv2d(table[-1].out_chs, feature_size, 1, has_bias=False, **create_conv2d_pad(1, padding)),
-            _bn(feature_size, bn_eps, bn_momentum),
+            _bn(feature_size, bn_eps, bn_momentum, mixconv_impl != "split"),
             nn.ReLU(),
         ])
         self.pool = GlobalAvgPooling(impl="mean" if mixconv_impl == "split" else "auto")

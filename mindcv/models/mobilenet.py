@@ -25,6 +25,8 @@ from mindspore import Tensor, nn
 
 from ._common import ClassifierNet, ResidualBlock, check_positive_int, make_divisible, set_param
 from .features import stage_feature_info
+from .layers.batchnorm import BatchNorm2d
+from .layers.conv2d import Conv2d
 from .layers.drop_path import DropPath
 from .layers.mixconv import IMPLS as MIXCONV_IMPLS
 from .layers.mixconv import PARTITIONS, MixConv2d
@@ -117,8 +119,8 @@ def build_block_args(arch: MobileNetArch, width_multiplier: float = 1.0) -> Tupl
 
 def _conv_bn(in_chs: int, out_chs: int, kernel: int, stride: int, act: Optional[str]) -> List[nn.Cell]:
     """A bias-free conv with k//2 padding, BatchNorm and an optional activation."""
-    cells = [nn.Conv2d(in_chs, out_chs, kernel, stride=stride, pad_mode="pad", padding=kernel // 2, has_bias=False),
-             nn.BatchNorm2d(out_chs)]
+    cells = [Conv2d(in_chs, out_chs, kernel, stride=stride, pad_mode="pad", padding=kernel // 2, has_bias=False),
+             BatchNorm2d(out_chs)]
     return cells + [_ACTS[act]()] if act else cells
 
 
@@ -143,7 +145,7 @@ class DepthwiseSeparable(nn.Cell):
     def __init__(self, args: MobileBlockArgs, dw: DepthwiseOptions, act: str = "relu") -> None:
         super().__init__()
         self.convs = nn.SequentialCell(
-            [dw.conv(args.in_chs, args.stride), nn.BatchNorm2d(args.in_chs), _ACTS[act]()]
+            [dw.conv(args.in_chs, args.stride), BatchNorm2d(args.in_chs), _ACTS[act]()]
             + _conv_bn(args.in_chs, args.out_chs, 1, 1, act))
 
     def construct(self, x: Tensor) -> Tensor:
@@ -159,7 +161,7 @@ class InvertedResidual(ResidualBlock):
         mid = args.in_chs * args.expand_ratio
         self.residual = args.stride == 1 and args.in_chs == args.out_chs
         cells = _conv_bn(args.in_chs, mid, 1, 1, act) if args.expand_ratio != 1 else []
-        cells += [dw.conv(mid, args.stride), nn.BatchNorm2d(mid), _ACTS[act]()]
+        cells += [dw.conv(mid, args.stride), BatchNorm2d(mid), _ACTS[act]()]
         cells += _conv_bn(mid, args.out_chs, 1, 1, None)
         self.convs = nn.SequentialCell(cells)
         self.drop_path = DropPath(drop_path) if (self.residual and drop_path > 0) else None

@@ -20,8 +20,7 @@ BASE = ["--dataset", "imagenet", "--image_resize", "32", "--batch_size", "2", "-
 
 DRIVER = r'''
 import contextlib, io, json, sys, traceback
-sys.path.insert(0, sys.argv[1])
-import train
+import train  # the clone's: PYTHONPATH holds its root
 results = {}
 for name, argv in json.loads(open(sys.argv[2]).read()).items():
     err = io.StringIO()

@@ -14,7 +14,7 @@ from mindspore import nn, ops
 from mindcv.models import create_model
 from mindcv.models.layers import mixconv as mixconv_module
 from mindcv.models.layers.mixconv import MixConv2d, resolve_impl
-from mindcv.models.layers import mixconv_native
+from mindcv.models.layers import native
 from mindcv.models.layers.mixconv_fused import embed_kernel, fused_geometry, fusion_blocker
 from mindcv.models.layers.mixconv_native import build_library, native_config, native_status
 from mindcv.models.mixnet import MixNetBlock
@@ -146,7 +146,7 @@ def test_auto_is_native_on_cpu_fused_on_ascend_split_on_gpu():
 
 
 def test_native_without_its_library_falls_back_to_split_with_one_warning(monkeypatch):
-    monkeypatch.setattr(mixconv_native, "_status", {"library": None, "reason": "test: no compiler here"})
+    monkeypatch.setattr(native, "_state", {"library": None, "error": "test: no compiler here"})
     mixconv_module._warned.clear()
     layers = [MixConv2d(8, [3, 5], impl=impl) for impl in ("native", "auto", "native")]
     assert [layer.impl for layer in layers] == ["split"] * 3
@@ -160,16 +160,16 @@ def test_native_build_without_a_compiler_says_so(monkeypatch, tmp_path):
         build_library(str(tmp_path))
 
 
-def test_native_white_list_must_contain_the_library(monkeypatch, tmp_path):
+def test_native_white_list_is_only_read_and_must_contain_the_library(monkeypatch, tmp_path):
     library = str(tmp_path / "lib" / "x.so")
     monkeypatch.delenv("MS_CUSTOM_AOT_WHITE_LIST", raising=False)
-    mixconv_native._check_white_list(library)
-    assert os.environ["MS_CUSTOM_AOT_WHITE_LIST"] == str(tmp_path / "lib")
+    native.check_white_list(library)
+    assert "MS_CUSTOM_AOT_WHITE_LIST" not in os.environ  # not set by the library
     monkeypatch.setenv("MS_CUSTOM_AOT_WHITE_LIST", str(tmp_path / "elsewhere"))
     with pytest.raises(RuntimeError, match="MS_CUSTOM_AOT_WHITE_LIST"):
-        mixconv_native._check_white_list(library)
+        native.check_white_list(library)
     monkeypatch.setenv("MS_CUSTOM_AOT_WHITE_LIST", str(tmp_path))
-    mixconv_native._check_white_list(library)
+    native.check_white_list(library)
 
 
 def test_native_config_names_each_channels_window():
@@ -184,7 +184,7 @@ def test_concurrent_native_builds_share_one_library(tmp_path):
     code = ("import sys; from mindcv.models.layers.mixconv_native import build_library; "
             "print(build_library(sys.argv[1]))")  # run from the clone's root: its mindcv is imported
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, MINDCV_NO_CPU_TUNING="1")
+    env = dict(os.environ)
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, cwd=root,
                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
@@ -298,14 +298,14 @@ def test_benchmark_shapes_plan_and_table():
             bench.parse_shape(bad)
     args = bench.parse_args(["--impls", "split", "fused", "--modes", "eval", "train", "--shapes", "32x64"])
     runs = bench.plan(args)
-    assert runs[0] == ("torch", "mixnet_s", "torch", "", "eval", (32, 64))
-    assert ("ms", "mixnet_s", "fused", "auto", "train", (32, 64)) in runs and len(runs) == 6
+    assert runs[0] == ("torch", "mixnet_s", "torch", "", "", "eval", (32, 64))
+    assert ("ms", "mixnet_s", "fused", "auto", "mindspore", "train", (32, 64)) in runs and len(runs) == 10
     row = {"framework": "mindspore", "model": "mixnet_s", "impl": "auto", "resolved": "split", "isa": "auto",
            "isa_env": "", "mode": "eval", "size": 32, "batch": 64, "compile_s": 3.0, "img_s": 50.0,
            "peak_rss_gib": 1.5, "nodes": 10, "compute_nodes": 6, "mixconv_nodes": 4}
     peer = dict(row, framework="torch", impl="torch", resolved="torch", img_s=100.0, peak_rss_gib=1.0, nodes=-1)
-    table = bench.markdown([peer, row])
-    assert "| auto (split) |" in table and "| 0.50x |" in table and "| 1.50x |" in table
+    table = bench.markdown(bench.median_rows([[peer, row], [dict(peer), dict(row, img_s=70.0)]]))
+    assert "| auto (split) |" in table and "| 0.60x (0.50-0.70) |" in table and "| 1.50x |" in table
     assert "| 10 (6) | 4 |" in table
     with pytest.raises(SystemExit):
         bench.parse_args(["--steps", "0"])

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 
-import mindcv  # noqa: F401  (before mindspore)
 from mindspore import Parameter, Tensor, nn
 
 from mindcv.models.pretrained import load_checkpoint_path, load_pretrained

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 
-import mindcv  # noqa: F401  (before mindspore)
 import mindspore as ms
 from mindspore import Parameter, Tensor, nn
 

@@ -14,7 +14,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 CHILD = r'''
 import os, signal, sys, time
-sys.path.insert(0, sys.argv[1])
 from mindcv.utils.interrupt import StopRequest
 stop = StopRequest().install()
 import numpy  # a thread pool started after install inherits the blocked mask
@@ -33,7 +32,7 @@ sys.exit(5)
 
 def _child(state: str, linger: float):
     proc = subprocess.Popen([sys.executable, "-c", CHILD, ROOT, state, str(linger)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)  # cwd first on the path: this clone
     assert proc.stdout.readline().strip() == "READY"
     return proc
 

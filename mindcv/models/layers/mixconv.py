@@ -12,8 +12,10 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from ...utils.logger import get_logger
+from . import native
+from .conv2d import ConvKernel
 from .mixconv_fused import FusedDepthwise, fusion_blocker
-from .mixconv_native import NativeDepthwise, native_status
+from .mixconv_native import NativeDepthwise
 
 PARTITIONS = ("equal", "exponential")
 PADDINGS = ("symmetric", "same")
@@ -171,6 +173,8 @@ class GroupedConv2d(nn.Cell):
     conv per group and concatenates (MindCV's form); ``grouped`` runs one convolution with ``group=g``
     over the groups' kernels concatenated in the graph (no copies of the activations, one node; only
     when every group has the same input and output width, else ``split``); ``auto`` is ``grouped``.
+    On CPU that one convolution is a ``ConvKernel``: a batched matmul for 1 x 1 kernels, the native
+    operator for k x k ones, never oneDNN's reference kernel (``self.conv.kind`` says which).
     The parameters (``grouped_conv[.g].weight``) are the same for both.
     """
 
@@ -203,8 +207,8 @@ class GroupedConv2d(nn.Cell):
         self.conv = None
         if self.impl == "grouped":
             pad = _conv_padding(kernels[0], 1, padding)
-            self.conv = ops.Conv2D(out_channel=out_channels, kernel_size=kernels[0], stride=stride,
-                                   pad_mode=pad["pad_mode"], pad=pad.get("padding", 0), group=self.num_groups)
+            self.conv = ConvKernel(out_channels, kernels[0], stride, 1, pad["pad_mode"], pad.get("padding", 0),
+                                   self.num_groups)
 
     def construct(self, x: Tensor) -> Tensor:
         if self.num_groups == 1:
@@ -221,8 +225,9 @@ class GroupedConv2d(nn.Cell):
 def resolve_impl(impl: str, device_target: Optional[str] = None) -> str:
     """The implementation ``impl`` stands for on ``device_target`` (default: MindSpore's context).
 
-    ``auto`` is ``native`` on CPU (2-3x faster MixConv layers than ``split`` here; ``split`` when the
-    operator cannot be built, with one logged warning), ``fused`` on Ascend (one conv node per MixConv
+    ``auto`` is ``native`` on CPU (2-3x faster MixConv layers than ``split``, and no depthwise conv left
+    to oneDNN's reference kernel on AVX-512 CPUs; ``split`` when there is no C++ compiler to build the
+    operator with, with one logged warning; see ``native``), ``fused`` on Ascend (one conv node per MixConv
     instead of 2g + 1 on the activations: the smaller graph the Ascend compile-time problem asks for)
     and ``split`` on GPU (cuDNN's depthwise convs; ``fused`` does E x E work for every channel, which
     measured 20-30 % slower than ``split`` on CPU). See the README's benchmark table.
@@ -251,20 +256,25 @@ def _choose_impl(impl: str, kernels: Sequence[int], dilations: Sequence[int], st
             _warn_once(f"{layer} runs 'split' instead of '{chosen}': {reason}", quiet=impl == "auto")
             return "split"
     if chosen == "native":
-        reason = native_status()
+        reason = native.unavailable_reason()
         if reason:
             _warn_once(f"MixConv runs 'split' instead of 'native': the native CPU operator is unavailable: {reason}")
             return "split"
+    _log_once(f"MixConv layers run '{chosen}' (impl={impl!r}, device {ms.get_context('device_target')})")
     return chosen
 
 
 def _warn_once(message: str, quiet: bool = False) -> None:
-    """Log ``message`` once per process (at debug level when ``quiet``)."""
+    """Log ``message`` once per process as a warning (at debug level when ``quiet``)."""
+    _log_once(message, get_logger(__name__).debug if quiet else get_logger(__name__).warning)
+
+
+def _log_once(message: str, log=None) -> None:
+    """Log ``message`` once per process (at INFO unless ``log`` is given)."""
     if message in _warned:
         return
     _warned.add(message)
-    logger = get_logger(__name__)
-    (logger.debug if quiet else logger.warning)(message)
+    (log or get_logger(__name__).info)(message)
 
 
 def _group_bounds(sizes: Sequence[int]) -> List[tuple]:

@@ -1,0 +1,215 @@
+"""The library of native CPU operators (``csrc/``): MixConv (all groups of a mixed depthwise conv in one
+call), small dense / grouped k x k convolutions (the stem), BatchNorm (training and inference) and
+Swish, as MindSpore AOT custom operators.
+
+Building it is an explicit, logged step, never a side effect of constructing a model:
+
+- ``python -m mindcv.models.layers.native --build`` (or ``mindcv.models.layers.build_native()``) compiles
+  it ahead of time and prints its path;
+- otherwise it is compiled on first use, when MindSpore first infers the shape of a native operator (the
+  first graph compile or PyNative call), with one INFO line saying what is compiled, where, and how long
+  it took.
+
+Constructing a layer only checks that a C++ compiler exists (``$CXX`` or ``g++``) and computes where the
+library will be; without a compiler the layers run MindSpore's own operators and say so once.
+
+The library is compiled with ``g++ -O3 -march=native`` into ``$MINDCV_NATIVE_CACHE`` (default
+``~/.cache/mindcv/native``), named by a hash of the sources, the flags, the compiler (path, size, mtime)
+and the CPU's feature flags, so a changed source, compiler or CPU gets its own build; concurrent builders
+each compile into a temporary file and rename it into place. MindSpore loads AOT libraries from
+anywhere unless ``MS_CUSTOM_AOT_WHITE_LIST`` is set; when the user set it, it must contain the cache
+directory. Nothing here writes environment variables. The kernels run on their own thread pool
+(``MINDCV_NATIVE_THREADS`` caps its size; default: the CPUs the process may use).
+"""
+import argparse
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from typing import List, Optional
+
+import mindspore as ms
+from mindspore import ops
+
+from ...utils.io import atomic_path
+from ...utils.logger import get_logger
+
+CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
+SOURCES = ("mixconv_native.cc", "conv_native.cc", "elementwise_native.cc", "batchnorm_native.cc")
+HEADERS = ("native_common.h",)
+CACHE_ENV = "MINDCV_NATIVE_CACHE"
+WHITE_LIST_ENV = "MS_CUSTOM_AOT_WHITE_LIST"
+FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC")
+
+_lock = threading.Lock()
+_state = {"library": None, "error": ""}  # the library built (or found) in this process, or why it failed
+
+
+def cache_dir() -> str:
+    """Where compiled libraries are kept."""
+    return os.path.abspath(os.path.expanduser(os.environ.get(CACHE_ENV, "~/.cache/mindcv/native")))
+
+
+def compiler() -> Optional[str]:
+    """The C++ compiler: $CXX or g++ on PATH (None when there is none)."""
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (-march=native code may not run on another CPU)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _files() -> List[str]:
+    return [os.path.join(CSRC, name) for name in SOURCES + HEADERS]
+
+
+@functools.lru_cache(maxsize=None)
+def library_key(cxx: str) -> str:
+    """Hash of the sources, the flags, the compiler and the CPU: the cached library's name (no subprocess)."""
+    digest = hashlib.sha256()
+    for path in _files():
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    real = os.path.realpath(cxx)
+    stat = os.stat(real)
+    digest.update(f"{' '.join(FLAGS)}|{real}|{stat.st_size}|{stat.st_mtime_ns}|{_cpu_flags()}".encode())
+    return digest.hexdigest()[:16]
+
+
+def library_path(directory: Optional[str] = None) -> str:
+    """Where the library of this source, compiler and CPU is (or will be). RuntimeError without a compiler."""
+    cxx = compiler()
+    if cxx is None:
+        raise RuntimeError(f"no C++ compiler found ({os.environ.get('CXX', 'g++')!r} is not on PATH; set CXX)")
+    return os.path.join(directory or cache_dir(), f"mindcv_native_{library_key(cxx)}.so")
+
+
+def check_white_list(library: str) -> None:
+    """A user-set MS_CUSTOM_AOT_WHITE_LIST must contain the library's directory (MindSpore refuses others)."""
+    allowed = os.environ.get(WHITE_LIST_ENV)
+    if allowed is None:
+        return
+    directory = os.path.dirname(os.path.realpath(library))
+    if os.path.commonpath([directory, os.path.realpath(allowed)]) != os.path.realpath(allowed):
+        raise RuntimeError(f"{WHITE_LIST_ENV}={allowed} does not contain {directory}; add it or set "
+                           f"{CACHE_ENV} to a directory inside the white list")
+
+
+def build_library(directory: Optional[str] = None) -> str:
+    """Compile the library (or reuse the cached build) and return its path; logs a compile at INFO.
+
+    Raises RuntimeError with the reason when there is no compiler or the build fails.
+    """
+    target = library_path(directory)
+    if os.path.isfile(target):
+        return target
+    cxx = compiler()
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    logger = get_logger(__name__)
+    logger.info("compiling the native CPU operators (%s) with %s %s into %s ...", ", ".join(SOURCES), cxx,
+                " ".join(FLAGS[:3]), target)
+    start = time.perf_counter()
+    with atomic_path(target, suffix=".so.partial") as partial:  # concurrent builders each rename a whole file
+        sources = [os.path.join(CSRC, name) for name in SOURCES]
+        result = subprocess.run([cxx, *FLAGS, "-o", partial, *sources], capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{cxx} failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
+        os.chmod(partial, 0o755)
+    logger.info("native CPU operators built in %.1f s", time.perf_counter() - start)
+    return target
+
+
+def unavailable_reason() -> str:
+    """Why the native operators cannot be used in this process ('' when they can), without compiling."""
+    if _state["error"]:
+        return _state["error"]
+    try:
+        check_white_list(library_path())
+    except (RuntimeError, OSError) as err:
+        return str(err)
+    return ""
+
+
+def ensure_built() -> str:
+    """The library's path, compiled first if needed (once per process; thread-safe).
+
+    Called when MindSpore first infers a native operator's shape, i.e. on first use.
+    """
+    if _state["library"] is not None:
+        return _state["library"]
+    with _lock:
+        if _state["library"] is None:
+            if _state["error"]:
+                raise RuntimeError(_state["error"])
+            try:
+                library = build_library()
+                check_white_list(library)
+            except (RuntimeError, OSError) as err:
+                _state["error"] = f"the native CPU operators could not be built: {err}"
+                raise RuntimeError(f"{_state['error']} (run `python -m mindcv.models.layers.native --build` to "
+                                   "retry, or choose mixconv_impl='split')") from err
+            _state["library"] = library
+    return _state["library"]
+
+
+def op(symbol: str, out_shape, bprop=None, outputs: int = 1) -> ops.Custom:
+    """A custom operator calling ``symbol`` of the library (built on first shape inference, i.e. first use).
+
+    ``out_shape(*input_shapes)`` gives the output shape (a list of shapes for several outputs); every
+    output has the first input's dtype.
+    """
+    def infer_shape(*shapes):
+        ensure_built()  # first use: compile the library if it is not cached (logged)
+        return out_shape(*shapes)
+
+    def infer_dtype(*dtypes):
+        return dtypes[0] if outputs == 1 else [dtypes[0]] * outputs
+
+    kwargs = {} if bprop is None else {"bprop": bprop}
+    return ops.Custom(f"{library_path()}:{symbol}", out_shape=infer_shape, out_dtype=infer_dtype, func_type="aot",
+                      **kwargs)
+
+
+
+
+
+def use_native() -> bool:
+    """Whether the CPU fast forms can run: MindSpore targets the CPU and the library can be built."""
+    return str(ms.get_context("device_target")).upper() == "CPU" and not unavailable_reason()
+
+
+def build_native() -> str:
+    """Compile the native operators now (if not cached) and return the library's path."""
+    return ensure_built()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mindcv.models.layers.native",
+                                     description="Build (or locate) the native CPU operators of mindcv.")
+    parser.add_argument("--build", action="store_true", help="compile the library now if it is not cached")
+    args = parser.parse_args(argv)
+    try:
+        path = build_native() if args.build else library_path()
+    except RuntimeError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    state = "built" if os.path.isfile(path) else "not built yet (use --build)"
+    print(f"{path} ({state})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
