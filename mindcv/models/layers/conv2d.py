@@ -38,19 +38,7 @@ CONV_KINDS = ("conv2d", "matmul", "native")
 @functools.lru_cache(maxsize=None)
 def native_conv_ops(stride: int) -> Tuple[ops.Custom, ops.Custom, ops.Custom]:
     """(forward, backward-data, backward-weight) custom ops of the native k x k convolution of one stride."""
-
-    def carrier_shape(first, second, cfg, carrier):
-        return tuple(carrier)
-
-    backward_data = native.op(f"conv_bwd_data_s{stride}", carrier_shape)
-    backward_weight = native.op(f"conv_bwd_weight_s{stride}", carrier_shape)
-
-    def bprop(x, w, cfg, out, dout):
-        return backward_data(dout, w, cfg, x), backward_weight(x, dout, cfg, w), ops.zeros_like(cfg)
-
-    forward = native.op(f"conv_fwd_s{stride}", lambda x, w, cfg: (x[0], w[0], -(-x[2] // stride), -(-x[3] // stride)),
-                        bprop)
-    return forward, backward_data, backward_weight
+    return native.strided_conv_ops("conv", stride, channels_from_weight=True)
 
 
 def _on_cpu() -> bool:

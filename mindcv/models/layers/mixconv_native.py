@@ -38,18 +38,7 @@ def native_ops(stride: int) -> Tuple[ops.Custom, ops.Custom, ops.Custom]:
     if stride not in (1, 2):
         raise ValueError(f"stride={stride!r}: the native MixConv supports stride 1 or 2")
 
-    def carrier_shape(first, second, cfg, carrier):
-        return tuple(carrier)
-
-    backward_data = native.op(f"mixconv_bwd_data_s{stride}", carrier_shape)
-    backward_weight = native.op(f"mixconv_bwd_weight_s{stride}", carrier_shape)
-
-    def bprop(x, w, cfg, out, dout):
-        return backward_data(dout, w, cfg, x), backward_weight(x, dout, cfg, w), ops.zeros_like(cfg)
-
-    forward = native.op(f"mixconv_fwd_s{stride}", lambda x, w, cfg: (x[0], x[1], -(-x[2] // stride), -(-x[3] // stride)),
-                        bprop)
-    return forward, backward_data, backward_weight
+    return native.strided_conv_ops("mixconv", stride, channels_from_weight=False)
 
 
 def native_config(channel_groups: Sequence[int], kernels: Sequence[int], dilations: Sequence[int], stride: int,

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import mindspore as ms
 from mindspore import ops
@@ -183,7 +183,26 @@ def op(symbol: str, out_shape, bprop=None, outputs: int = 1) -> ops.Custom:
                       **kwargs)
 
 
+def strided_conv_ops(prefix: str, stride: int, channels_from_weight: bool) -> Tuple[ops.Custom, ops.Custom,
+                                                                                     ops.Custom]:
+    """(forward, backward-data, backward-weight) of the native convolution
+    ``<prefix>_{fwd,bwd_data,bwd_weight}_s<stride>`` taking (x, w, cfg). Its output has x's batch,
+    ceil(H / stride) x ceil(W / stride), and as channels w's first dimension (``channels_from_weight``: a dense
+    conv) or x's channels (a depthwise one)."""
 
+    def carrier_shape(first, second, cfg, carrier):
+        return tuple(carrier)
+
+    backward_data = op(f"{prefix}_bwd_data_s{stride}", carrier_shape)
+    backward_weight = op(f"{prefix}_bwd_weight_s{stride}", carrier_shape)
+
+    def bprop(x, w, cfg, out, dout):
+        return backward_data(dout, w, cfg, x), backward_weight(x, dout, cfg, w), ops.zeros_like(cfg)
+
+    def out_shape(x, w, cfg):
+        return (x[0], w[0] if channels_from_weight else x[1], -(-x[2] // stride), -(-x[3] // stride))
+
+    return op(f"{prefix}_fwd_s{stride}", out_shape, bprop), backward_data, backward_weight
 
 
 def use_native() -> bool:
