@@ -327,7 +327,8 @@ class MixNetBlock(ResidualBlock):
         cells += [MixConv2d(mid, list(args.dw_kernels), stride=args.stride, padding=padding, impl=mixconv_impl),
                   _bn(mid, bn_eps, bn_momentum, fast), create_act(args.act, fast)]
         if args.se_ratio > 0:
-            cells.append(SqueezeExcite(mid, int(args.in_chs * args.se_ratio), act=se_act, pool_impl=pool))
+            cells.append(SqueezeExcite(mid, int(args.in_chs * args.se_ratio), act=se_act, pool_impl=pool,
+                                       fast=fast))
         cells += [GroupedConv2d(mid, args.out_chs, [1] * args.project_groups, padding=padding, impl=grouped),
                   _bn(args.out_chs, bn_eps, bn_momentum, fast)]
         self.convs = nn.SequentialCell(cells)
