@@ -4,9 +4,12 @@
 //       scale = gamma / sqrt(var + eps), shift = beta - mean * scale        (inference: one pass)
 //   bn_train_fwd(x, gamma, beta, moving_mean, moving_var, cfg = [eps, decay]) -> y,
 //       stats (2, C) = [batch mean, biased batch variance],
-//       moving (2, C) = [decay * moving_mean + (1 - decay) * mean,
-//                        decay * moving_var + (1 - decay) * unbiased variance]   (MindSpore's update)
-//   bn_train_bwd(x, dy, gamma, stats, eps) -> dx, grads (2, C) = [d gamma, d beta]
+//       new moving mean (C) = decay * moving_mean + (1 - decay) * mean,
+//       new moving variance (C) = decay * moving_var + (1 - decay) * unbiased variance   (MindSpore's update)
+//   bn_train_bwd(x, dy, gamma, stats, cfg) -> dx, d gamma (C), d beta (C)
+//
+// Every per-channel result is an output of its own, so the graph takes them without slicing: each graph
+// node costs MindSpore 2.10 a few hundred KB of compile-time memory for the whole run.
 //
 // Why: MindSpore 2.10 runs BatchNorm on CPU through oneDNN's plain-layout `ncsp_bnorm` kernels, which
 // took about a quarter of MixNet-S's time, forward and backward. Training works channel by channel: the
@@ -87,21 +90,24 @@ int Infer(int nparam, void **params, int *ndims, int64_t **shapes, const char **
   return 0;
 }
 
-// params = x, gamma, beta, moving_mean, moving_var, cfg (2), y, stats (2, C), moving (2, C).
+// params = x, gamma, beta, moving_mean, moving_var, cfg (2), y, stats (2, C), new_mean (C), new_var (C).
 int TrainForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-  if (nparam != 9 || !FloatParams(nparam, dtypes) || ndims[0] < 2) return 1;
+  if (nparam != 10 || !FloatParams(nparam, dtypes) || ndims[0] < 2) return 1;
   const Planes p = PlanesOf(ndims[0], shapes[0]);
   for (int i = 1; i <= 4; ++i) {
     if (ndims[i] != 1 || shapes[i][0] != p.c) return 1;
   }
-  if (shapes[5][0] != 2 || ndims[7] != 2 || shapes[7][1] != p.c || ndims[8] != 2 || shapes[8][1] != p.c) return 1;
+  if (shapes[5][0] != 2 || ndims[7] != 2 || shapes[7][1] != p.c) return 1;
+  for (int i = 8; i <= 9; ++i) {
+    if (ndims[i] != 1 || shapes[i][0] != p.c) return 1;
+  }
   const float *x = static_cast<const float *>(params[0]);
   const float *gamma = static_cast<const float *>(params[1]), *beta = static_cast<const float *>(params[2]);
   const float *moving_mean = static_cast<const float *>(params[3]);
   const float *moving_var = static_cast<const float *>(params[4]);
   const float eps = static_cast<const float *>(params[5])[0], decay = static_cast<const float *>(params[5])[1];
   float *y = static_cast<float *>(params[6]), *stats = static_cast<float *>(params[7]);
-  float *moving = static_cast<float *>(params[8]);
+  float *new_mean = static_cast<float *>(params[8]), *new_var = static_cast<float *>(params[9]);
   const double count = static_cast<double>(p.n * p.size);
   const double unbias = count > 1 ? count / (count - 1) : 1.0;
   ParallelItems(p.c, [&](int64_t c) {
@@ -110,8 +116,8 @@ int TrainForward(int nparam, void **params, int *ndims, int64_t **shapes, const 
     const double mean = sum / count, var = std::max(squares / count - mean * mean, 0.0);
     stats[c] = static_cast<float>(mean);
     stats[p.c + c] = static_cast<float>(var);
-    moving[c] = static_cast<float>(decay * moving_mean[c] + (1.0 - decay) * mean);
-    moving[p.c + c] = static_cast<float>(decay * moving_var[c] + (1.0 - decay) * var * unbias);
+    new_mean[c] = static_cast<float>(decay * moving_mean[c] + (1.0 - decay) * mean);
+    new_var[c] = static_cast<float>(decay * moving_var[c] + (1.0 - decay) * var * unbias);
     const double scale = gamma[c] / std::sqrt(var + eps);
     const float shift = static_cast<float>(beta[c] - mean * scale);
     for (int64_t n = 0; n < p.n; ++n) {
@@ -122,15 +128,19 @@ int TrainForward(int nparam, void **params, int *ndims, int64_t **shapes, const 
   return 0;
 }
 
-// params = x, dy, gamma, stats (2, C), eps (1), dx, grads (2, C).
+// params = x, dy, gamma, stats (2, C), cfg ([eps, ...]), dx, d gamma (C), d beta (C).
 int TrainBackward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes) {
-  if (nparam != 7 || !FloatParams(nparam, dtypes) || ndims[0] < 2) return 1;
+  if (nparam != 8 || !FloatParams(nparam, dtypes) || ndims[0] < 2) return 1;
   const Planes p = PlanesOf(ndims[0], shapes[0]);
-  if (shapes[2][0] != p.c || ndims[3] != 2 || shapes[3][1] != p.c || ndims[6] != 2 || shapes[6][1] != p.c) return 1;
+  if (shapes[2][0] != p.c || ndims[3] != 2 || shapes[3][1] != p.c || ndims[4] != 1 || shapes[4][0] < 1) return 1;
+  for (int i = 6; i <= 7; ++i) {
+    if (ndims[i] != 1 || shapes[i][0] != p.c) return 1;
+  }
   const float *x = static_cast<const float *>(params[0]), *dy = static_cast<const float *>(params[1]);
   const float *gamma = static_cast<const float *>(params[2]), *stats = static_cast<const float *>(params[3]);
   const float eps = *static_cast<const float *>(params[4]);
-  float *dx = static_cast<float *>(params[5]), *grads = static_cast<float *>(params[6]);
+  float *dx = static_cast<float *>(params[5]);
+  float *d_gamma = static_cast<float *>(params[6]), *d_beta = static_cast<float *>(params[7]);
   const double count = static_cast<double>(p.n * p.size);
   ParallelItems(p.c, [&](int64_t c) {
     double sum_dy = 0.0, sum_dyx = 0.0;
@@ -151,8 +161,8 @@ int TrainBackward(int nparam, void **params, int *ndims, int64_t **shapes, const
     }
     const double mean = stats[c], inv = 1.0 / std::sqrt(static_cast<double>(stats[p.c + c]) + eps);
     const double sum_dy_xhat = inv * (sum_dyx - mean * sum_dy);
-    grads[c] = static_cast<float>(sum_dy_xhat);
-    grads[p.c + c] = static_cast<float>(sum_dy);
+    d_gamma[c] = static_cast<float>(sum_dy_xhat);
+    d_beta[c] = static_cast<float>(sum_dy);
     // dx = k * (M * dy - sum_dy - xhat * sum_dy_xhat) = a * dy + b * x + d
     const double k = gamma[c] * inv / count;
     const float a = static_cast<float>(k * count), b = static_cast<float>(-k * sum_dy_xhat * inv);
