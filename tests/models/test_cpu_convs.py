@@ -2,6 +2,8 @@
 reference kernel runs them on AVX-512 CPUs: invisible by timing on an AVX2 machine, so the structure is
 asserted), the fast forms equal nn.Conv2d (outputs and gradients), and the native library is built only
 explicitly or on first use, never by a model's constructor."""
+import collections
+import functools
 import os
 import subprocess
 import sys
@@ -70,15 +72,15 @@ def test_no_model_leaves_a_grouped_or_k_by_k_conv_to_onednn(name):
     assert model.stem_conv[0].kind == "native"
 
 
-@needs_native
-def test_the_compiled_train_graph_has_only_dense_1x1_conv2d():
-    """Forward and backward of MixNet-S as compiled: every Conv2D node (and its backward) is a dense 1 x 1."""
+@functools.lru_cache(maxsize=None)
+def compiled_train_graph(impl: str = "auto"):
+    """The optimised graph (anf_ir ModelProto) of a MixNet-S (width 0.5) SGD train step at 32 x 32, batch 2."""
     from mindspore.common.api import _cell_graph_executor
     from mindspore.train import anf_ir_pb2
 
     ms.set_context(mode=ms.GRAPH_MODE)
     try:
-        model = create_model("mixnet_s", num_classes=10, width_multiplier=0.5, drop_rate=0.0)
+        model = create_model("mixnet_s", num_classes=10, width_multiplier=0.5, drop_rate=0.0, mixconv_impl=impl)
         loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
         net = nn.TrainOneStepCell(nn.WithLossCell(model, loss), nn.SGD(model.trainable_params(), 0.01))
         net.set_train(True)
@@ -87,6 +89,13 @@ def test_the_compiled_train_graph_has_only_dense_1x1_conv2d():
         proto.ParseFromString(_cell_graph_executor.get_optimize_graph_proto(net))
     finally:
         ms.set_context(mode=ms.PYNATIVE_MODE)
+    return proto
+
+
+@needs_native
+def test_the_compiled_train_graph_has_only_dense_1x1_conv2d():
+    """Forward and backward of MixNet-S as compiled: every Conv2D node (and its backward) is a dense 1 x 1."""
+    proto = compiled_train_graph()
     convs = [node for node in proto.graph.node if "Conv2D" in node.op_type]
     assert convs, "the 1 x 1 head / SE convolutions should still be Conv2D nodes"
     customs = [node for node in proto.graph.node if node.op_type == "Custom"]
@@ -97,6 +106,20 @@ def test_the_compiled_train_graph_has_only_dense_1x1_conv2d():
         group = attrs["group"].int_val
         kernel = [v.int_val for v in attrs["kernel_size"].values]
         assert group == 1 and kernel[-2:] == [1, 1], (node.op_type, node.full_name, group, kernel)
+
+
+@needs_native
+def test_the_compiled_train_graph_has_no_per_element_index_kernels_or_bn_slices():
+    """Peak training memory on CPU (docs/performance.md): MindSpore 2.10's CPU Mul, broadcasting squeeze-excite's
+    (N, C, 1, 1) gate over H x W, keeps two size_t indices per element for the whole run, and ops.matmul
+    broadcasting the grouped 1 x 1 conv's weight (MatMulExt) transposes activations in its backward (one
+    index per element each); every graph node also costs compile-time memory for the run, so the native
+    BatchNorm's per-channel results are separate outputs, not slices of one."""
+    counts = collections.Counter(node.op_type for node in compiled_train_graph().graph.node)
+    assert counts["Mul"] == 0 and counts["MatMulExt"] == 0 and counts["StridedSlice"] == 0, counts
+    assert counts["Custom"] > 0
+    split = collections.Counter(node.op_type for node in compiled_train_graph("split").graph.node)
+    assert split["Mul"] > 0  # MindCV's graph: the squeeze-excite gate is a Mul (the check can fail)
 
 
 GEOMETRIES = [  # in, out, kernel, stride, pad_mode, padding, dilation, group, bias

@@ -1,5 +1,6 @@
 """The CPU-speed forms of MixNet's other layers equal their plain forms: Swish's written-out backward,
-global average pooling as a GEMM, the grouped 1x1 conv as one ``group=g`` convolution."""
+global average pooling as a GEMM, the grouped 1x1 conv as one ``group=g`` convolution, squeeze-excite's
+native gate."""
 import numpy as np
 import pytest
 
@@ -7,9 +8,13 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from mindcv.models import create_model
-from mindcv.models.layers import GlobalAvgPooling, GroupedConv2d, Swish
+from mindcv.models.layers import GlobalAvgPooling, GroupedConv2d, Swish, native
+from mindcv.models.layers.squeeze_excite import SqueezeExcite
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
+
+NATIVE_REASON = native.unavailable_reason()
+needs_native = pytest.mark.skipif(bool(NATIVE_REASON), reason=f"native operators unavailable: {NATIVE_REASON}")
 
 
 def rel_err(ref: np.ndarray, other: np.ndarray) -> float:
@@ -121,3 +126,37 @@ def test_mixnet_uses_the_plain_forms_only_with_split():
     split.set_train(False)
     default.set_train(False)
     assert rel_err(split(x).asnumpy(), default(x).asnumpy()) <= 1e-4
+
+
+@needs_native
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE])
+def test_squeeze_excite_native_gate_equals_mul(mode):
+    """The native gate (x * g, g of shape (N, C, 1, 1)) gives Mul's values and gradients (x and weights)."""
+    ms.set_context(mode=mode)
+    try:
+        plain, fast = SqueezeExcite(12, 4, fast=False), SqueezeExcite(12, 4)
+        assert fast.native and not plain.native
+        assert [p.name for p in plain.get_parameters()] == [p.name for p in fast.get_parameters()]
+        for p_plain, p_fast in zip(plain.get_parameters(), fast.get_parameters()):
+            p_fast.set_data(p_plain.data.copy())
+        rng = np.random.default_rng(4)
+        x = ms.Tensor(rng.normal(size=(3, 12, 5, 7)).astype(np.float32))
+        dy = ms.Tensor(rng.normal(size=(3, 12, 5, 7)).astype(np.float32))
+
+        def results(layer):
+            grads = ms.grad(Probe(layer, dy), grad_position=0, weights=layer.trainable_params())(x)
+            return [layer(x).asnumpy(), grads[0].asnumpy()] + [g.asnumpy() for g in grads[1]]
+
+        for a, b in zip(results(plain), results(fast)):
+            assert rel_err(a, b) <= 1e-5
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+@needs_native
+def test_mixnet_squeeze_excite_gate_is_native_except_in_split():
+    def natives(net):
+        return {c.native for _, c in net.cells_and_names() if isinstance(c, SqueezeExcite)}
+
+    assert natives(create_model("mixnet_s", num_classes=10)) == {True}
+    assert natives(create_model("mixnet_s", num_classes=10, mixconv_impl="split")) == {False}
