@@ -44,6 +44,7 @@ def batchnorm_ops() -> tuple:
         return dx, d_gamma, d_beta, zeros, zeros, ops.zeros_like(cfg)
 
     infer = native.op("bn_infer", lambda x, gamma, beta, mean, var, eps: tuple(x), infer_bprop)
+
     def train_shapes(x, gamma, beta, mean, var, cfg):  # y, batch statistics, new moving mean and variance
         return [tuple(x), (2, x[1]), (x[1],), (x[1],)]
 

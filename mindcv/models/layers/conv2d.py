@@ -104,9 +104,9 @@ class ConvKernel(nn.Cell):
                 rows = x.reshape(n, g, cin, h * w).transpose(1, 0, 3, 2).reshape(g, n * h * w, cin)
                 out = ops.bmm(rows, weight.reshape(g, cout, cin).transpose(0, 2, 1))
                 return out.reshape(g, n, h * w, cout).transpose(1, 0, 3, 2).reshape(n, g * cout, h, w)
-            # the weight broadcast explicitly (BatchMatMul, whose gradient reduces it over the batch): the
-            # implicitly broadcasting ops.matmul's backward keeps a size_t index per input element (8 bytes for
-            # each 4-byte float, held for the whole run) in MindSpore 2.10 on CPU
+            # the weight broadcast explicitly (BatchMatMul; its gradient is reduced over the batch): the implicitly
+            # broadcasting ops.matmul (MatMulExt) transposes the activations in its backward, and MindSpore 2.10's
+            # CPU Transpose keeps a size_t index per element (8 bytes per 4-byte float) for the whole run
             kernel = ops.broadcast_to(weight.reshape(1, g, cout, cin), (n, g, cout, cin))
             out = ops.bmm(kernel, x.reshape(n, g, cin, h * w))
             return out.reshape(n, self.out_channels, h, w)
