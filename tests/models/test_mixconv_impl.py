@@ -65,6 +65,11 @@ CASES = [  # kernels, stride, dilation, partition, padding, batch, height, width
     ([3, 5, 7], 1, 1, "equal", "same", 1, 9, 9, True),
     ([5, 9], 2, 1, "equal", "same", 2, 7, 8, False),
     ([1, 3, 5], 2, 1, "equal", "symmetric", 2, 9, 9, False),
+    # maps of at most 16 outputs take the native kernels' small-plane path (csrc/mixconv_native.cc)
+    ([3, 5, 7, 9], 1, 1, "equal", "symmetric", 2, 1, 1, False),
+    ([3, 5, 7], 2, 1, "exponential", "same", 2, 4, 3, False),
+    ([3, 5], 1, 2, "equal", "symmetric", 3, 4, 4, False),
+    ([3, 5, 7], 2, 1, "equal", "symmetric", 1, 5, 6, True),
 ]
 
 

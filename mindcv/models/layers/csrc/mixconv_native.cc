@@ -22,9 +22,114 @@ namespace {
 // First tap of channel c's window: the config's entries after [stride, dilation, same_padding, E].
 inline const int32_t *Windows(const int32_t *cfg) { return cfg + 4; }
 
+// Output planes of at most kSmallPlane outputs (kSmallWeightPlane for backward-weight), i.e. the last stages
+// at small input sizes, skip the padded copy and the vector blocks: each output visits only the taps of its
+// window that fall inside the input, and threads take many planes at a time. On such planes the blocked path
+// spends its time on padding and on lanes and taps that only see zeros (a 1 x 1 map under a 9 x 9 window:
+// one useful tap of 81); MixNet-S at 32 x 32, batch 64: forward + backward of every MixConv took 159 ms
+// blocked, 42 ms so (benchmarks: docs/performance.md). The thresholds are where the two paths measured equal.
+constexpr int64_t kSmallPlane = 16;
+constexpr int64_t kSmallWeightPlane = 4;
+
+// Taps k of [lo, hi) whose input coordinate origin + k * dil lies in [0, size): [*first, *last).
+inline void TapRange(int64_t origin, int64_t size, int64_t dil, int64_t lo, int64_t hi, int64_t *first,
+                     int64_t *last) {
+  *first = std::max(lo, FloorDiv(-origin + dil - 1, dil));
+  *last = std::min(hi, FloorDiv(size - 1 - origin, dil) + 1);
+}
+
+// body(oy, ox, input offset of tap (0, 0), [ky0, ky1), [kx0, kx1)) for every output of a small plane.
+template <int S, typename F>
+inline void ForSmallOutputs(const Geometry &g, int64_t lo, F body) {
+  const int64_t hi = g.e - lo;
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const int64_t y0 = oy * S - g.pad_top;
+    int64_t ky0, ky1;
+    TapRange(y0, g.h, g.dil, lo, hi, &ky0, &ky1);
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const int64_t x0 = ox * S - g.pad_left;
+      int64_t kx0, kx1;
+      TapRange(x0, g.w, g.dil, lo, hi, &kx0, &kx1);
+      body(oy * g.ow + ox, y0 * g.w + x0, ky0, ky1, kx0, kx1);
+    }
+  }
+}
+
+// Items per chunk handed to a thread: about `target` floats of work per chunk (few atomic hand-outs and
+// function calls when the planes are tiny).
+inline int64_t Grain(int64_t work_per_item, int64_t target = 4096) {
+  return std::max<int64_t>(1, target / std::max<int64_t>(work_per_item, 1));
+}
+
+template <int S>
+void ForwardSmall(const Geometry &g, const int32_t *lo, const float *x, const float *wt, float *y) {
+  ThreadPool::Instance().ParallelFor(g.n * g.c, Grain(g.oh * g.ow * 8), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t c = plane % g.c;
+      const float *in = x + plane * g.h * g.w, *k = wt + c * g.e * g.e;
+      float *out = y + plane * g.oh * g.ow;
+      ForSmallOutputs<S>(g, lo[c], [&](int64_t o, int64_t origin, int64_t ky0, int64_t ky1, int64_t kx0,
+                                       int64_t kx1) {
+        float sum = 0.0f;
+        for (int64_t ky = ky0; ky < ky1; ++ky) {
+          const float *row = in + origin + ky * g.dil * g.w;
+          for (int64_t kx = kx0; kx < kx1; ++kx) sum += k[ky * g.e + kx] * row[kx * g.dil];
+        }
+        out[o] = sum;
+      });
+    }
+  });
+}
+
+template <int S>
+void BackwardDataSmall(const Geometry &g, const int32_t *lo, const float *dy, const float *wt, float *dx) {
+  ThreadPool::Instance().ParallelFor(g.n * g.c, Grain(g.h * g.w * 8), [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const int64_t c = plane % g.c;
+      const float *grad = dy + plane * g.oh * g.ow, *k = wt + c * g.e * g.e;
+      float *out = dx + plane * g.h * g.w;
+      std::fill(out, out + g.h * g.w, 0.0f);
+      ForSmallOutputs<S>(g, lo[c], [&](int64_t o, int64_t origin, int64_t ky0, int64_t ky1, int64_t kx0,
+                                       int64_t kx1) {
+        const float d = grad[o];
+        for (int64_t ky = ky0; ky < ky1; ++ky) {
+          float *row = out + origin + ky * g.dil * g.w;
+          for (int64_t kx = kx0; kx < kx1; ++kx) row[kx * g.dil] += k[ky * g.e + kx] * d;
+        }
+      });
+    }
+  });
+}
+
+template <int S>
+void BackwardWeightSmall(const Geometry &g, const int32_t *lo, const float *x, const float *dy, float *dw) {
+  const int64_t taps = g.e * g.e;
+  ThreadPool::Instance().ParallelFor(g.c, Grain(g.n * g.oh * g.ow * 8), [&](int64_t begin, int64_t end) {
+    double *acc = Scratch<double, 2>(taps);
+    for (int64_t c = begin; c < end; ++c) {
+      std::fill(acc, acc + taps, 0.0);
+      for (int64_t n = 0; n < g.n; ++n) {
+        const int64_t plane = n * g.c + c;
+        const float *in = x + plane * g.h * g.w, *grad = dy + plane * g.oh * g.ow;
+        ForSmallOutputs<S>(g, lo[c], [&](int64_t o, int64_t origin, int64_t ky0, int64_t ky1, int64_t kx0,
+                                         int64_t kx1) {
+          const double d = grad[o];
+          for (int64_t ky = ky0; ky < ky1; ++ky) {
+            const float *row = in + origin + ky * g.dil * g.w;
+            for (int64_t kx = kx0; kx < kx1; ++kx) acc[ky * g.e + kx] += d * row[kx * g.dil];
+          }
+        });
+      }
+      float *out = dw + c * taps;
+      for (int64_t t = 0; t < taps; ++t) out[t] = static_cast<float>(acc[t]);
+    }
+  });
+}
+
 template <int S>
 void Forward(const Geometry &g, const int32_t *cfg, const float *x, const float *wt, float *y) {
   const int32_t *lo = Windows(cfg);
+  if (g.oh * g.ow <= kSmallPlane) return ForwardSmall<S>(g, lo, x, wt, y);
   ParallelItems(g.n * g.c, [&](int64_t plane) {
     const int64_t c = plane % g.c;
     float *buf = Scratch<float, 0>(S * S * g.phase_size);
@@ -40,6 +145,7 @@ void Forward(const Geometry &g, const int32_t *cfg, const float *x, const float 
 template <int S>
 void BackwardData(const Geometry &g, const int32_t *cfg, const float *dy, const float *wt, float *dx) {
   const int32_t *lo = Windows(cfg);
+  if (g.oh * g.ow <= kSmallPlane) return BackwardDataSmall<S>(g, lo, dy, wt, dx);
   const GradLayout layout = MakeGradLayout<S>(g);
   ParallelItems(g.n * g.c, [&](int64_t plane) {
     const int64_t c = plane % g.c;
@@ -58,6 +164,7 @@ void BackwardData(const Geometry &g, const int32_t *cfg, const float *dy, const 
 template <int S>
 void BackwardWeight(const Geometry &g, const int32_t *cfg, const float *x, const float *dy, float *dw) {
   const int32_t *windows = Windows(cfg);
+  if (g.oh * g.ow <= kSmallWeightPlane) return BackwardWeightSmall<S>(g, windows, x, dy, dw);
   const int64_t taps = g.e * g.e, length = g.oh * g.wq;
   ParallelItems(g.c, [&](int64_t c) {
     float *buf = Scratch<float, 0>(S * S * g.phase_size);
