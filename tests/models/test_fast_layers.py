@@ -160,3 +160,32 @@ def test_mixnet_squeeze_excite_gate_is_native_except_in_split():
 
     assert natives(create_model("mixnet_s", num_classes=10)) == {True}
     assert natives(create_model("mixnet_s", num_classes=10, mixconv_impl="split")) == {False}
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(5, 7, 1, 1), (3, 6, 2, 3), (2, 3, 65, 66)])  # tiny planes, a plane > 4096
+def test_native_batchnorm_equals_nn_batchnorm(shape):
+    """Training: output, gradients (x, gamma, beta) and the new moving averages; then inference with them."""
+    from mindcv.models.layers.batchnorm import BatchNorm2d
+
+    plain, fast = nn.BatchNorm2d(shape[1], momentum=0.9, eps=1e-3), BatchNorm2d(shape[1], momentum=0.9, eps=1e-3)
+    assert fast.native
+    rng = np.random.default_rng(sum(shape))
+    for layer in (plain, fast):
+        layer.gamma.set_data(ms.Tensor(rng.uniform(0.5, 1.5, shape[1]).astype(np.float32)))
+        layer.beta.set_data(ms.Tensor(rng.normal(size=shape[1]).astype(np.float32)))
+        rng = np.random.default_rng(sum(shape))  # the same values for both
+    x = ms.Tensor((rng.normal(size=shape) * 3 + 1).astype(np.float32))
+    dy = ms.Tensor(rng.normal(size=shape).astype(np.float32))
+
+    def results(layer):
+        layer.set_train(True)
+        out = layer(x).asnumpy()
+        moving = [layer.moving_mean.asnumpy().copy(), layer.moving_variance.asnumpy().copy()]
+        grads = ms.grad(Probe(layer, dy), grad_position=0, weights=[layer.gamma, layer.beta])(x)
+        layer.set_train(False)
+        return [out] + moving + [grads[0].asnumpy()] + [g.asnumpy() for g in grads[1]] + [layer(x).asnumpy()]
+
+    names = ["output", "moving mean", "moving variance", "dx", "d gamma", "d beta", "inference output"]
+    for name, a, b in zip(names, results(plain), results(fast)):
+        assert rel_err(a, b) <= 1e-4, (name, rel_err(a, b))

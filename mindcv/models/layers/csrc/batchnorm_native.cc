@@ -12,9 +12,9 @@
 // node costs MindSpore 2.10 a few hundred KB of compile-time memory for the whole run.
 //
 // Why: MindSpore 2.10 runs BatchNorm on CPU through oneDNN's plain-layout `ncsp_bnorm` kernels, which
-// took about a quarter of MixNet-S's time, forward and backward. Training works channel by channel: the
-// channel's N planes are read once for the statistics (double sums) and again, mostly from cache, to
-// write the output; the backward reads x and dy for the two sums, then again for
+// took about a quarter of MixNet-S's time, forward and backward. Training works on chunks of channels
+// (one channel for large planes, many for tiny ones), sample by sample: the chunk's planes are read once
+// for the statistics (double sums) and again, mostly from cache, to write the output; the backward reads x and dy for the two sums, then again for
 // dx = gamma * inv / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)),  inv = 1 / sqrt(var + eps),
 // xhat = (x - mean) * inv, M = N * H * W.
 #include <cmath>
@@ -41,25 +41,36 @@ Planes PlanesOf(int ndim, const int64_t *shape) {
   return p;
 }
 
-// Channel c's sum and sum of squares over its planes.
-void ChannelSums(const Planes &p, const float *x, int64_t c, double *sum, double *squares) {
-  double s = 0.0, q = 0.0;
+// Per channel of [begin, end): first[c - begin] = sum of a, second[c - begin] = sum of a * b (b = a when
+// null) over the channel's planes, sample by sample (channels of one sample are adjacent in memory: tiny
+// planes are read contiguously). Float partial sums over blocks (vectorised), accumulated in double.
+void ChannelSums(const Planes &p, const float *a, const float *b, int64_t begin, int64_t end, double *first,
+                 double *second) {
+  std::fill(first, first + (end - begin), 0.0);
+  std::fill(second, second + (end - begin), 0.0);
   for (int64_t n = 0; n < p.n; ++n) {
-    const float *src = x + (n * p.c + c) * p.size;
-    for (int64_t i0 = 0; i0 < p.size; i0 += 4096) {
-      const int64_t i1 = std::min(p.size, i0 + 4096);
-      float bs = 0.0f, bq = 0.0f;
-#pragma omp simd reduction(+ : bs, bq)
-      for (int64_t i = i0; i < i1; ++i) {
-        bs += src[i];
-        bq += src[i] * src[i];
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t offset = (n * p.c + c) * p.size;
+      const float *u = a + offset, *v = (b ? b : a) + offset;
+      for (int64_t i0 = 0; i0 < p.size; i0 += 4096) {
+        const int64_t i1 = std::min(p.size, i0 + 4096);
+        float s = 0.0f, q = 0.0f;
+#pragma omp simd reduction(+ : s, q)
+        for (int64_t i = i0; i < i1; ++i) {
+          s += u[i];
+          q += u[i] * v[i];
+        }
+        first[c - begin] += s;
+        second[c - begin] += q;
       }
-      s += bs;  // float partial sums over blocks (vectorised), accumulated in double
-      q += bq;
     }
   }
-  *sum = s;
-  *squares = q;
+}
+
+// Channels per chunk handed to a thread: about 64K floats of a channel-chunk's planes (one channel when
+// its planes are larger), so threads take many channels of tiny planes at a time.
+inline int64_t ChannelGrain(const Planes &p) {
+  return std::max<int64_t>(1, 65536 / std::max<int64_t>(p.n * p.size, 1));
 }
 
 void Affine(const float *src, float scale, float shift, int64_t size, float *dst) {
@@ -110,19 +121,27 @@ int TrainForward(int nparam, void **params, int *ndims, int64_t **shapes, const 
   float *new_mean = static_cast<float *>(params[8]), *new_var = static_cast<float *>(params[9]);
   const double count = static_cast<double>(p.n * p.size);
   const double unbias = count > 1 ? count / (count - 1) : 1.0;
-  ParallelItems(p.c, [&](int64_t c) {
-    double sum, squares;
-    ChannelSums(p, x, c, &sum, &squares);
-    const double mean = sum / count, var = std::max(squares / count - mean * mean, 0.0);
-    stats[c] = static_cast<float>(mean);
-    stats[p.c + c] = static_cast<float>(var);
-    new_mean[c] = static_cast<float>(decay * moving_mean[c] + (1.0 - decay) * mean);
-    new_var[c] = static_cast<float>(decay * moving_var[c] + (1.0 - decay) * var * unbias);
-    const double scale = gamma[c] / std::sqrt(var + eps);
-    const float shift = static_cast<float>(beta[c] - mean * scale);
+  ThreadPool::Instance().ParallelFor(p.c, ChannelGrain(p), [&](int64_t begin, int64_t end) {
+    double *sums = Scratch<double, 0>(2 * (end - begin));
+    float *coef = Scratch<float, 1>(2 * (end - begin));  // scale, shift per channel
+    const int64_t m = end - begin;
+    ChannelSums(p, x, nullptr, begin, end, sums, sums + m);
+    for (int64_t c = begin; c < end; ++c) {
+      const double mean = sums[c - begin] / count;
+      const double var = std::max(sums[m + c - begin] / count - mean * mean, 0.0);
+      stats[c] = static_cast<float>(mean);
+      stats[p.c + c] = static_cast<float>(var);
+      new_mean[c] = static_cast<float>(decay * moving_mean[c] + (1.0 - decay) * mean);
+      new_var[c] = static_cast<float>(decay * moving_var[c] + (1.0 - decay) * var * unbias);
+      const double scale = gamma[c] / std::sqrt(var + eps);
+      coef[c - begin] = static_cast<float>(scale);
+      coef[m + c - begin] = static_cast<float>(beta[c] - mean * scale);
+    }
     for (int64_t n = 0; n < p.n; ++n) {
-      const int64_t offset = (n * p.c + c) * p.size;
-      Affine(x + offset, static_cast<float>(scale), shift, p.size, y + offset);
+      for (int64_t c = begin; c < end; ++c) {
+        const int64_t offset = (n * p.c + c) * p.size;
+        Affine(x + offset, coef[c - begin], coef[m + c - begin], p.size, y + offset);
+      }
     }
   });
   return 0;
@@ -142,37 +161,32 @@ int TrainBackward(int nparam, void **params, int *ndims, int64_t **shapes, const
   float *dx = static_cast<float *>(params[5]);
   float *d_gamma = static_cast<float *>(params[6]), *d_beta = static_cast<float *>(params[7]);
   const double count = static_cast<double>(p.n * p.size);
-  ParallelItems(p.c, [&](int64_t c) {
-    double sum_dy = 0.0, sum_dyx = 0.0;
-    for (int64_t n = 0; n < p.n; ++n) {
-      const int64_t offset = (n * p.c + c) * p.size;
-      const float *xs = x + offset, *g = dy + offset;
-      for (int64_t i0 = 0; i0 < p.size; i0 += 4096) {
-        const int64_t i1 = std::min(p.size, i0 + 4096);
-        float a = 0.0f, b = 0.0f;
-#pragma omp simd reduction(+ : a, b)
-        for (int64_t i = i0; i < i1; ++i) {
-          a += g[i];
-          b += g[i] * xs[i];
-        }
-        sum_dy += a;
-        sum_dyx += b;
-      }
+  ThreadPool::Instance().ParallelFor(p.c, ChannelGrain(p), [&](int64_t begin, int64_t end) {
+    const int64_t m = end - begin;
+    double *sums = Scratch<double, 0>(2 * m);  // sum dy, sum dy * x per channel
+    float *coef = Scratch<float, 1>(3 * m);     // a, b, d per channel
+    ChannelSums(p, dy, x, begin, end, sums, sums + m);
+    for (int64_t c = begin; c < end; ++c) {
+      const double sum_dy = sums[c - begin], sum_dyx = sums[m + c - begin];
+      const double mean = stats[c], inv = 1.0 / std::sqrt(static_cast<double>(stats[p.c + c]) + eps);
+      const double sum_dy_xhat = inv * (sum_dyx - mean * sum_dy);
+      d_gamma[c] = static_cast<float>(sum_dy_xhat);
+      d_beta[c] = static_cast<float>(sum_dy);
+      // dx = k * (M * dy - sum_dy - xhat * sum_dy_xhat) = a * dy + b * x + d
+      const double k = gamma[c] * inv / count;
+      coef[c - begin] = static_cast<float>(k * count);
+      coef[m + c - begin] = static_cast<float>(-k * sum_dy_xhat * inv);
+      coef[2 * m + c - begin] = static_cast<float>(-k * sum_dy + k * sum_dy_xhat * inv * mean);
     }
-    const double mean = stats[c], inv = 1.0 / std::sqrt(static_cast<double>(stats[p.c + c]) + eps);
-    const double sum_dy_xhat = inv * (sum_dyx - mean * sum_dy);
-    d_gamma[c] = static_cast<float>(sum_dy_xhat);
-    d_beta[c] = static_cast<float>(sum_dy);
-    // dx = k * (M * dy - sum_dy - xhat * sum_dy_xhat) = a * dy + b * x + d
-    const double k = gamma[c] * inv / count;
-    const float a = static_cast<float>(k * count), b = static_cast<float>(-k * sum_dy_xhat * inv);
-    const float d = static_cast<float>(-k * sum_dy + k * sum_dy_xhat * inv * mean);
     for (int64_t n = 0; n < p.n; ++n) {
-      const int64_t offset = (n * p.c + c) * p.size;
-      const float *xs = x + offset, *g = dy + offset;
-      float *out = dx + offset;
+      for (int64_t c = begin; c < end; ++c) {
+        const int64_t offset = (n * p.c + c) * p.size;
+        const float *xs = x + offset, *g = dy + offset;
+        const float a = coef[c - begin], b = coef[m + c - begin], d = coef[2 * m + c - begin];
+        float *out = dx + offset;
 #pragma omp simd
-      for (int64_t i = 0; i < p.size; ++i) out[i] = a * g[i] + b * xs[i] + d;
+        for (int64_t i = 0; i < p.size; ++i) out[i] = a * g[i] + b * xs[i] + d;
+      }
     }
   });
   return 0;
