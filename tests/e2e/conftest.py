@@ -65,9 +65,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# A short digits run: 32x32 inputs (the PNGs' own size), a few epochs, validation every epoch.
-DIGITS_RUN_ARGS = ["--image_resize", "32", "--epoch_size", "4", "--warmup_epochs", "1", "--decay_epochs", "3",
-                   "--keep_checkpoint_max", "2", "--log_interval", "5"]
+# A short digits run: 32x32 inputs (the PNGs' own size), 3 epochs, validation every epoch. Batch 32, half the
+# recipe's: 44 steps per epoch, 132 in all, more steps than 4 epochs of 64 (88) in less time (~70 s, not ~80 s);
+# measured val top-1 9.6-10.2, 50.0-63.2, 83.0-87.1 % in three runs (3 epochs of 64 ended at 22 %, 4 at 82.4 %).
+DIGITS_RUN_ARGS = ["--image_resize", "32", "--batch_size", "32", "--epoch_size", "3", "--warmup_epochs", "1",
+                   "--decay_epochs", "2", "--keep_checkpoint_max", "2", "--log_interval", "5"]
 
 
 @pytest.fixture(scope="session")

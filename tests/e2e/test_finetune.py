@@ -32,18 +32,18 @@ def test_finetune_recipe_trains_a_new_head_on_a_folder(digits_run, script_env, t
     out = tmp_path / "ft"
     run_script(["train.py", "-c", RECIPE, "--data_dir", data, "--pretrained", "False",
                 "--ckpt_path", str(digits_run / "mixnet_s-best.ckpt"), "--ckpt_save_dir", str(out),
-                # the digits model was trained at 32 px without flips or crops; 3 short epochs
+                # the digits model was trained at 32 px without flips or crops; 2 short epochs
                 "--image_resize", "32", "--scale", "1", "1", "--ratio", "1", "1", "--hflip", "0", "--crop_pct", "1",
-                "--interpolation", "bilinear", "--color_jitter", "None", "--epoch_size", "3",
-                "--decay_epochs", "2"], script_env, ROOT)
+                "--interpolation", "bilinear", "--color_jitter", "None", "--epoch_size", "2",
+                "--decay_epochs", "1"], script_env, ROOT)
     params = ms.load_checkpoint(str(out / "mixnet_s-best.ckpt"))
     assert tuple(params["classifier.weight"].shape) == (3, 1536)  # a new head: one output per folder
     assert params["class_names"] == '["one", "seven", "zero"]'
     with open(out / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    # the digits features carry over and the small new head starts near ln 3: measured 94.4 % after the first
-    # epoch, 97.2 % after the third (chance: 33 %)
-    assert len(rows) == 3 and float(rows[0]["loss"]) < 1.5 and max(float(r["val_top1"]) for r in rows) >= 85.0
+    # the digits features carry over and the small new head starts near ln 3: measured 97.2-100 % after the first
+    # epoch, 94.4-100 % after the second in two runs (chance: 33 %); a third epoch would add ~2 s to ~40
+    assert len(rows) == 2 and float(rows[0]["loss"]) < 1.5 and max(float(r["val_top1"]) for r in rows) >= 85.0
     image = np.asarray(Image.open(out / "curves.png").convert("L"))
     assert image.shape[1] > 800 and image.std() > 10
 

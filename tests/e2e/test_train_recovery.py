@@ -2,8 +2,10 @@
 
 One uninterrupted reference run; each scenario runs the same command (so MindSpore's compile cache is hit),
 is stopped one way or another, is resumed with ``--resume auto`` and must end with the reference's final
-weights (dropout is off: its random stream is not part of the saved state).
+weights (dropout is off: its random stream is not part of the saved state). A finished shorter run (one compile
+of its own) resumed with the reference's command must end there too.
 """
+import csv
 import os
 import random
 import signal
@@ -165,6 +167,20 @@ def test_corrupted_newest_checkpoint_is_skipped_with_a_warning(tmp_path, script_
     assert f"skipping unreadable checkpoint {out / RECOVERY}" in log
     assert f"resumed from {out / 'mixnet_s-1_8.ckpt'}: continuing at epoch 2" in log
     assert_same_weights(reference, out / FINAL)
+
+
+def test_resume_extends_a_finished_shorter_run_exactly(tmp_path, script_env, reference):
+    """A finished 1-epoch run resumed with the 2-epoch command ends with the uninterrupted run's weights."""
+    out = tmp_path / "run"
+    # the 1-epoch run is the reference stopped after epoch 1 (warm-up spans epoch 1, so the learning rates
+    # agree); resuming it with epoch_size 2 takes the schedule from the config and the state from the checkpoint
+    run_script(RUN + ["--epoch_size", "1", "--ckpt_save_dir", str(out)], script_env, ROOT)
+    assert "mixnet_s-1_8.ckpt" in os.listdir(out) and FINAL not in os.listdir(out)
+    log = resume(out, script_env)
+    assert "continuing at epoch 2" in log
+    assert_same_weights(reference, out / FINAL)
+    with open(out / "metrics.csv", newline="") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]
 
 
 def _pids_running(marker):
