@@ -1,12 +1,14 @@
 """End-to-end fixtures: run the real scripts in subprocesses on the embedded digits data.
 
-Graph compilation dominates the cost of these tests (~45 s per mixnet_s graph on 2 cores), so runs of
+Graph compilation dominates the cost of these tests (~25 s per mixnet_s train graph on 2 cores), so runs of
 the same command share a MindSpore compile cache and a repeat loads its graphs in seconds. The cache
 is keyed by the whole command but the output and resume paths: MindSpore's cache does not notice
 another batch size or schedule length and would run a stale graph.
 """
+import fcntl
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -74,9 +76,20 @@ DIGITS_RUN_ARGS = ["--image_resize", "32", "--batch_size", "32", "--epoch_size",
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory, script_env):
-    """Train mixnet_s on the digits demo recipe briefly; returns the run directory."""
-    run_dir = tmp_path_factory.mktemp("digits_run")
-    result = run_script(["train.py", "-c", DEMO, "--ckpt_save_dir", str(run_dir)] + DIGITS_RUN_ARGS,
-                        script_env, ROOT)
-    (run_dir / "stdout.log").write_text(result.stdout)
+    """Train mixnet_s on the digits demo recipe briefly; returns the run directory.
+
+    Once per session, also under pytest-xdist (scripts/test.sh, ``--dist loadfile``): its users sit in three
+    modules, which may go to different workers; the first worker to need the run trains it in the folder the
+    workers share, the others wait for it on a lock."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # this session's folder, holding one temporary folder per worker
+    run_dir = base / "digits_run"
+    with open(base / "digits_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (run_dir / "stdout.log").exists():  # written last, when the run has succeeded
+            shutil.rmtree(run_dir, ignore_errors=True)  # what a failed attempt left
+            result = run_script(["train.py", "-c", DEMO, "--ckpt_save_dir", str(run_dir)] + DIGITS_RUN_ARGS,
+                                script_env, ROOT)
+            (run_dir / "stdout.log").write_text(result.stdout)
     return run_dir
