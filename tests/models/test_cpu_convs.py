@@ -73,7 +73,7 @@ def test_no_model_leaves_a_grouped_or_k_by_k_conv_to_onednn(name):
 
 
 @functools.lru_cache(maxsize=None)
-def compiled_train_graph(impl: str = "auto", train: bool = True):
+def compiled_graph(impl: str = "auto", train: bool = True):
     """The optimised graph (anf_ir ModelProto) of a MixNet-S (width 0.5) SGD train step at 32 x 32, batch 2; with
     ``train=False``, of its forward pass in inference mode (a third of the compile time)."""
     from mindspore.common.api import _cell_graph_executor
@@ -102,7 +102,7 @@ def compiled_train_graph(impl: str = "auto", train: bool = True):
 @needs_native
 def test_the_compiled_train_graph_has_only_dense_1x1_conv2d():
     """Forward and backward of MixNet-S as compiled: every Conv2D node (and its backward) is a dense 1 x 1."""
-    proto = compiled_train_graph()
+    proto = compiled_graph()
     convs = [node for node in proto.graph.node if "Conv2D" in node.op_type]
     assert convs, "the 1 x 1 head / SE convolutions should still be Conv2D nodes"
     customs = [node for node in proto.graph.node if node.op_type == "Custom"]
@@ -122,11 +122,11 @@ def test_the_compiled_train_graph_has_no_per_element_index_kernels_or_bn_slices(
     broadcasting the grouped 1 x 1 conv's weight (MatMulExt) transposes activations in its backward (one
     index per element each); every graph node also costs compile-time memory for the run, so the native
     BatchNorm's per-channel results are separate outputs, not slices of one."""
-    counts = collections.Counter(node.op_type for node in compiled_train_graph().graph.node)
+    counts = collections.Counter(node.op_type for node in compiled_graph().graph.node)
     assert counts["Mul"] == 0 and counts["MatMulExt"] == 0 and counts["StridedSlice"] == 0, counts
     assert counts["Custom"] > 0
     # MindCV's graph: the squeeze-excite gate is a Mul (the check can fail); the forward pass has it already
-    split = collections.Counter(node.op_type for node in compiled_train_graph("split", train=False).graph.node)
+    split = collections.Counter(node.op_type for node in compiled_graph("split", train=False).graph.node)
     assert split["Mul"] > 0
 
 
