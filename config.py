@@ -173,9 +173,11 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("gradient_accumulation_steps", "int", 1, "batches accumulated per update", low=1),
     ]),
     ("Optimizer", [
-        _o("opt", "str", "adam", "optimizer", choices=OPTIMIZERS),
-        _o("momentum", "float", 0.9, "momentum (sgd, momentum, rmsprop)", low=0),
-        _o("weight_decay", "float", 1e-6, "weight decay (L2 for all but adamw, where it is decoupled)", low=0),
+        _o("opt", "str", "adam", "optimizer; nesterov is momentum with Nesterov momentum; lion (Chen et al. 2023), "
+           "nadam (Dozat 2016) and adan (Xie et al. 2022) keep their papers' betas", choices=OPTIMIZERS),
+        _o("momentum", "float", 0.9, "momentum (sgd, momentum, nesterov, rmsprop)", low=0),
+        _o("weight_decay", "float", 1e-6, "weight decay: L2 (added to the gradient) for sgd, momentum, nesterov, "
+           "adam, nadam, rmsprop, adagrad; decoupled for adamw, lion, lamb; proximal for adan", low=0),
         _o("use_nesterov", "bool", False, "Nesterov momentum (sgd, momentum, adam)"),
         _o("weight_decay_filter", "str", "disable", "disable: decay every parameter; auto: MindSpore's filter "
            "(not names containing beta/gamma); norm_and_bias: not norm layers or biases",
@@ -711,8 +713,8 @@ unlike MindCV, `--flag False` means False); list options take several values (`-
 clears nullable options. An unknown key or flag and a value of the wrong type or range are errors that name the
 key, the value and the closest known key (`learning_rate` -> `lr`). The effective configuration is logged and
 saved as `config.yaml` beside the checkpoints. MindCV keys we do not implement (`layer_decay`, ModelArts
-options, lion/nadam/adan) are unknown keys here. Options marked "no effect here" are accepted so that MindCV's
-recipes run, and say so in a warning when set.
+options) are unknown keys here. Options marked "no effect here" are accepted so that MindCV's recipes run, and
+say so in a warning when set.
 
 This file is generated: `python config.py > docs/options.md` (a test keeps it equal to the option table).
 """

@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-OPTIMIZERS: Tuple[str, ...] = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "lamb")
+# nesterov: MindCV's alias of momentum with Nesterov momentum
+OPTIMIZERS: Tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam", "adamw", "lion", "nadam", "adan", "rmsprop",
+                               "adagrad", "lamb")
 WEIGHT_DECAY_FILTERS: Tuple[str, ...] = ("disable", "auto", "norm_and_bias")
 LOSSES: Tuple[str, ...] = ("CE", "BCE")
 SCHEDULERS: Tuple[str, ...] = (
