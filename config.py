@@ -205,11 +205,15 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("cycle_decay", "float", 1.0, "each cosine cycle's peak is this times the previous one", low=0),
     ]),
     ("Loss", [
-        _o("loss", "str", "CE", "CE (softmax cross entropy) or BCE (sigmoid binary cross entropy)", choices=LOSSES),
-        _o("label_smoothing", "float", 0.0, "label smoothing (also applied to mixup/cutmix targets)",
-           low=0, high=1, interval="[)"),
+        _o("loss", "str", "CE", "CE (softmax cross entropy), BCE (sigmoid binary cross entropy), asl_single_label / "
+           "asl_multi_label (asymmetric loss, Ridnik et al. 2021: softmax / per-class sigmoid, the latter summed), "
+           "jsd (cross entropy on the clean view + 12 x the Jensen-Shannon divergence among the aug_splits views, "
+           "AugMix; needs aug_splits >= 2)", choices=LOSSES),
+        _o("label_smoothing", "float", 0.0, "label smoothing (also applied to mixup/cutmix targets; not used by "
+           "asl_multi_label, as in MindCV)", low=0, high=1, interval="[)"),
         _o("aux_factor", "float", 0.0, "weight of auxiliary-logit losses", low=0),
-        _o("reduction", "str", "mean", "loss reduction over the batch", choices=("mean", "sum")),
+        _o("reduction", "str", "mean", "loss reduction over the batch (asl_multi_label always sums; jsd reduces its "
+           "cross entropy so)", choices=("mean", "sum")),
     ]),
     ("Mixed precision", [
         _o("amp_level", "str", "O0", "training precision: O0 fp32, O1 white-list fp16, O2 all but black-list "

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 OPTIMIZERS: Tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam", "adamw", "lion", "nadam", "adan", "rmsprop",
                                "adagrad", "lamb")
 WEIGHT_DECAY_FILTERS: Tuple[str, ...] = ("disable", "auto", "norm_and_bias")
-LOSSES: Tuple[str, ...] = ("CE", "BCE")
+LOSSES: Tuple[str, ...] = ("CE", "BCE", "asl_single_label", "asl_multi_label", "jsd")
 SCHEDULERS: Tuple[str, ...] = (
     "constant",
     "cosine_decay",

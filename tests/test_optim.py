@@ -1,8 +1,4 @@
 """create_optimizer: weight-decay filters, update rules against numpy, loss scale, errors."""
-import importlib.util
-import os
-import sys
-
 import mindspore as ms
 import numpy as np
 import pytest
@@ -10,6 +6,7 @@ from mindspore import Tensor, nn
 
 from mindcv.optim import (OPTIMIZERS, WEIGHT_DECAY_FILTERS, Adan, AdamW, Lion, NAdam, create_optimizer,
                           optimizer_loss_scale)
+from tests.mindcv_peer import load_peer_package
 
 
 class Tiny(nn.Cell):
@@ -372,24 +369,10 @@ def test_no_parameters():
         create_optimizer(frozen, opt="momentum")
 
 
-def _peer_optim():
-    """MindCV 0.3.0's optim package, loaded under another name from $MINDCV_PEER_PATH/mindcv/optim."""
-    peer = os.environ.get("MINDCV_PEER_PATH", os.path.expanduser("~/.cache/mixnet-ms/peers/mindcv-0.3.0"))
-    folder = os.path.join(peer, "mindcv", "optim")
-    if not os.path.isfile(os.path.join(folder, "optim_factory.py")):
-        pytest.skip(f"MindCV 0.3.0 peer not found at {peer} (set MINDCV_PEER_PATH; .ci/run installs it)")
-    spec = importlib.util.spec_from_file_location("peer_mindcv_optim", os.path.join(folder, "__init__.py"),
-                                                  submodule_search_locations=[folder])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("opt", ["momentum", "adamw"])
 @pytest.mark.parametrize("filt", WEIGHT_DECAY_FILTERS)
 def test_parity_with_mindcv(opt, filt):
-    peer = _peer_optim()
+    peer = load_peer_package("optim", "optim_factory.py")
     results = []
     for factory in (create_optimizer, peer.create_optimizer):
         net = make_net()
