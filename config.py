@@ -125,8 +125,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("interpolation", "str", "bilinear", "resize interpolation", choices=INTERPOLATIONS),
         _o("auto_augment", "str", None, "policy, e.g. randaug-m9-mstd0.5, randaug-m9-mstd0.5-inc1, "
            "autoaug-mstd0.5, trivialaugwide; None: off", nullable=True),
-        _o("aug_splits", "int", 0, "augmentation splits (0: off, 3: AugMix-style)", low=0,
-           unused="AugMix-style splits are not implemented"),
+        _o("aug_splits", "int", 0, "AugMix-style splits for loss jsd: each training image gives this many views "
+           "(one crop and flip): a clean one (only normalised) and aug_splits - 1 with auto_augment or "
+           "color_jitter and random erasing; a step trains on batch_size x aug_splits rows (MindCV uses 3); "
+           "0 or 1: off", low=0),
         _o("re_prob", "float", 0.0, "random erasing probability", low=0, high=1),
         _o("re_scale", "float_pair", (0.02, 0.33), "random erasing area range", low=0, high=1),
         _o("re_ratio", "float_pair", (0.3, 3.3), "random erasing aspect-ratio range", low=0, interval="(]"),
@@ -564,6 +566,21 @@ def _check_combinations(args: argparse.Namespace) -> None:
             parse_auto_augment(args.auto_augment)
         except ValueError as err:
             raise ConfigError(f"option 'auto_augment': {err}") from None
+    _check_aug_splits(args)
+
+
+def _check_aug_splits(args: argparse.Namespace) -> None:
+    """aug_splits >= 2 and loss jsd go together, and the extra views need an augmentation to differ."""
+    splits = args.aug_splits >= 2
+    if splits and args.loss != "jsd":
+        raise ConfigError(f"aug_splits {args.aug_splits} makes {args.aug_splits} views of each image for the loss "
+                          f"jsd, not {args.loss}: set loss jsd (or aug_splits 0)")
+    if args.loss == "jsd" and not splits:
+        raise ConfigError(f"loss jsd compares several views of each image: set aug_splits 2 or more (MindCV: 3), "
+                          f"not {args.aug_splits}, or use loss CE")
+    if splits and not args.auto_augment and args.color_jitter is None:
+        raise ConfigError("aug_splits needs an augmentation that makes its views differ: set auto_augment (e.g. "
+                          "randaug-m9-mstd0.5, as MindCV requires) or color_jitter")
 
 
 def _apply_deprecated(args: argparse.Namespace) -> None:
