@@ -109,3 +109,23 @@ def test_bad_options_are_named():
         TrainStep(net, LOSS, nn.SGD(net.trainable_params(), 0.1), loss_scale_type="auto")
     with pytest.raises(ValueError, match="gradient_accumulation_steps"):
         TrainStep(net, LOSS, nn.SGD(net.trainable_params(), 0.1), gradient_accumulation_steps=0)
+
+
+@pytest.mark.parametrize("opt", ["lion", "nadam", "adan"])
+def test_hand_written_optimizers_compile_with_loss_scale_and_accumulation(opt):
+    """In a graph-mode step, with a fixed loss scale and 2 micro-batches per update, our optimizers make the
+    same two updates as on the two whole batches unscaled."""
+    from mindcv.optim import create_optimizer
+
+    a, b = make_net(), make_net()
+    whole = TrainStep(a, LOSS, create_optimizer(a, opt=opt, lr=[0.01, 0.02], weight_decay=0.1))
+    micro = TrainStep(b, LOSS, create_optimizer(b, opt=opt, lr=[0.01, 0.02], weight_decay=0.1), loss_scale=128.0,
+                      gradient_accumulation_steps=2)
+    for s in (1, 2):
+        x, y = batch(s, 16)
+        whole(x, y)
+        micro(x[:8], y[:8])
+        micro(x[8:], y[8:])
+    for wa, wb, w0 in zip(weights(a), weights(b), weights(make_net())):
+        assert not np.allclose(wa, w0)
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
