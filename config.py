@@ -88,6 +88,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("distribute", "bool", False, "data-parallel training over all launched processes (msrun)"),
         _o("val_while_train", "bool", False, "evaluate on the validation split during training"),
         _o("val_interval", "int", 1, "epochs between validations while training", low=1),
+        _o("precise_bn", "int", None, "before each validation while training, recompute every BatchNorm layer's "
+           "moving statistics as their mean over this many training batches (precise BN: the moving averages lag a "
+           "fast-changing network); 0: off; None: auto, 10 batches when an epoch has at most 1000 steps, else off",
+           nullable=True, low=0),
         _o("log_interval", "int", 100, "steps between training log lines", low=1),
         _o("seed", "int", 42, "seed of numpy, random and mindspore", low=0),
         _o("device_target", "str", None, "Ascend, GPU or CPU; None: the device this MindSpore build runs on",
