@@ -52,6 +52,9 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
                                set_seeds)
     from mindcv.utils.distributed import init_distributed, weights_fingerprint
 
+    from mindcv.models.registry import model_entrypoint
+
+    model_entrypoint(args.model)  # an unknown model name is refused before any data is read
     check_new_run_dir(args.ckpt_save_dir, args.resume)
     args = set_context(args)
     dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv),

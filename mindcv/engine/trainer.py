@@ -205,6 +205,8 @@ class Trainer:
         epoch_start = time.time()
         skip = cfg.start_step if epoch == cfg.start_epoch else 0
         step, last_logged, call_start = skip, skip, time.time()
+        if not self.compiled:
+            logger.info("compiling the training graph (the first step; a minute or two for MixNet on CPU) ...")
         for step, n_steps, (loss, overflow, _, correct) in self._steps(dataset, skip):
             loss_value = float(loss.asnumpy())
             hits += (float(correct.asnumpy()), cfg.batch_size * cfg.views_per_image)
