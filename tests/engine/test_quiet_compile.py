@@ -62,7 +62,10 @@ def test_compiled_training_step_is_quiet_and_matches_mindspore_batchnorm():
     native_layers = int(result.stdout.split("NATIVE_BN", 1)[1].split()[0])
     assert native_layers == stats["layers"] // 2 > 10  # every BN layer of the model is the native one
     assert not stats["unchanged"]  # every layer's variance moved from its initial 1 (some means stay 0: a linear conv of a BN output)
-    assert stats["worst"] < 2e-3, stats  # and equal MindSpore's BatchNorm after 3 graph-mode steps (weights changing slowly: fp32 differences grow ~20x per step of a net fed random labels)
+    # and equal MindSpore's BatchNorm after 3 graph-mode steps (weights changing slowly: fp32 differences grow ~20x
+    # per step of a net fed random labels; measured 1e-5 to 6e-3 between runs, while a missed or doubled update of
+    # the averages is off by 10 % or more)
+    assert stats["worst"] < 2e-2, stats
 
 
 OPTIMIZER_SCRIPT = r"""
