@@ -229,7 +229,7 @@ def _expected_text(expected: _Expected) -> str:
 # ---------------------------------------------------------------- cross-process lock
 
 
-def _lock_timeout(value: Optional[float]) -> float:
+def lock_timeout_seconds(value: Optional[float]) -> float:
     """Lock wait in seconds: argument, else $MINDCV_LOCK_TIMEOUT, else 30 minutes."""
     if value is not None:
         return float(value)
@@ -566,7 +566,7 @@ def download_url(url: str, root: Optional[str] = None, filename: Optional[str] =
     expected = _check_hash_args(sha256, name_prefix, md5)
     timeouts = _split_timeout(timeout)
     os.makedirs(root, exist_ok=True)
-    with file_lock(dest + ".lock", _lock_timeout(lock_timeout), dest):
+    with file_lock(dest + ".lock", lock_timeout_seconds(lock_timeout), dest):
         if not _cached(dest, expected):
             _fetch_reported(url, original_url, dest, expected, retries, timeouts, _want_progress(progress),
                             backoff, stall_budget)
