@@ -94,6 +94,10 @@ class Cifar(PublishedDataset):
                                f"{hint}; expected {self.layout}, or set dataset_download True")
         return inner
 
+    def is_complete(self, root: str) -> bool:
+        """True when ``root`` holds the files, itself or in the archive's folder."""
+        return os.path.isfile(os.path.join(root, self.format.names_file)) or super().is_complete(root)
+
     def class_names(self, folder: str) -> List[str]:
         path = os.path.join(folder, self.format.names_file)
         require_files(self.name, folder, [self.format.names_file], self.layout)

@@ -111,13 +111,16 @@ def download_dataset(name: str, resources: Sequence[Resource], root: str, lock_t
         for resource in resources:
             if not missing_entries([resource], root):
                 continue  # another process finished it while we waited
-            path = download_url(resource.url, root=root, filename=resource.filename, md5=resource.md5,
-                                sha256_prefix="", mirror_by_name=True, progress=progress)
+            path = os.path.join(root, resource.filename)
+            try:
+                download_url(resource.url, root=root, filename=resource.filename, md5=resource.md5,
+                             sha256_prefix="", mirror_by_name=True, progress=progress)
+            finally:
+                _remove_quietly(path + ".lock")  # download_url's own lock: only this process used it
             if resource.kind != "file":
                 _logger.info("extracting %s into %s", path, root)
                 _extract(path, resource, root)
                 os.remove(path)
-            _remove_quietly(path + ".lock")
     _logger.info("dataset %s is in %s", name, root)
 
 

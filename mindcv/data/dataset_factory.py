@@ -371,7 +371,7 @@ DatasetIndex = Union[FolderIndex, ReaderIndex]
 def _published_folder(spec: PublishedDataset, root: str, download: bool) -> str:
     """The folder of a public dataset's files (downloaded there first when asked for)."""
     root = os.path.abspath(os.path.expanduser(root or default_dataset_root(spec.name)))
-    if download:
+    if download and not spec.is_complete(root):
         download_dataset(spec.name, spec.resources, root)
     return spec.folder(root)
 

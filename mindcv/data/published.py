@@ -4,7 +4,7 @@ import os
 from typing import Dict, List, Tuple
 
 from .constants import DATA_CACHE_ENV
-from .dataset_download import Resource
+from .dataset_download import Resource, missing_entries
 from .errors import DatasetError
 
 __all__ = ["PublishedDataset", "default_dataset_root", "require_files"]
@@ -40,6 +40,10 @@ class PublishedDataset:
             raise DatasetError(f"dataset {self.name} has no split {split!r} (config keys train_split / val_split): "
                                f"use one of {sorted(self.splits)}")
         return self.splits[key]
+
+    def is_complete(self, root: str) -> bool:
+        """True when ``root`` holds every published file (nothing to download)."""
+        return not missing_entries(self.resources, root)
 
     def folder(self, root: str) -> str:
         """The folder holding the published files (``root`` itself unless a subclass looks deeper)."""

@@ -122,6 +122,7 @@ def test_offline_mode_refuses_in_one_line(server, monkeypatch, tmp_path, pets_ar
     with pytest.raises(DownloadError, match=dl.OFFLINE_ENV) as err:
         create_index("pets", str(tmp_path / "pets"), "train", download=True)
     assert "\n" not in str(err.value) and "images.tar.gz" in str(err.value) and server.requests == []
+    assert os.listdir(tmp_path / "pets") == [".pets.download.lock"]  # no download lock or part file left
     mirror = tmp_path / "mirror"  # a local mirror holding the files under their published names needs no network
     mirror.mkdir()
     for name, data in pets_archives.items():
@@ -173,3 +174,14 @@ def test_a_corrupt_or_unsafe_archive_is_refused_without_a_partial_entry(server, 
 def test_folder_datasets_still_cannot_be_downloaded(tmp_path):
     with pytest.raises(DatasetError, match=r"cannot be downloaded \(only \['mnist', 'cifar10'"):
         create_index("imagenet", str(tmp_path), "train", download=True)
+
+
+def test_cifar_files_in_data_dir_itself_are_not_downloaded_again(server, monkeypatch, tmp_path):
+    from mindcv.data.cifar import CIFAR10
+    from tests.data.published_files import write_cifar10
+
+    server.files["/c.tar.gz"] = b"never fetched"
+    monkeypatch.setattr(CIFAR10, "resources", (Resource(server.url("/c.tar.gz"), md5(b"x"), "cifar-10-batches-bin"),))
+    write_cifar10(str(tmp_path))
+    inner = str(tmp_path / "cifar-10-batches-bin")  # data_dir pointing at the archive's folder
+    assert len(create_index("cifar10", inner, "test", download=True)) == 10000 and server.requests == []
