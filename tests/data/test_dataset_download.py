@@ -18,22 +18,7 @@ from mindcv.utils import download as dl
 from mindcv.utils.cli import UserError
 from mindcv.utils.download import DownloadError, HashMismatchError
 from tests.data.published_files import write_mnist, write_pets
-from tests.utils.test_download import FakeServer
-
-
-@pytest.fixture
-def server():
-    srv = FakeServer()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in (dl.MIRROR_ENV, dl.OFFLINE_ENV, dl.LOCK_TIMEOUT_ENV):
-        monkeypatch.delenv(key, raising=False)
+from tests.utils.test_download import clean_env, server  # noqa: F401 - pytest fixtures: the local server
 
 
 def md5(data: bytes) -> str:
