@@ -104,7 +104,8 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
 
     make_val_loader = None
     if args.val_while_train:
-        val_index = create_index(args.dataset, _dataset_root(args), args.val_split, class_names=train_index.class_names)
+        val_index = create_index(args.dataset, _dataset_root(args), args.val_split,
+                                 class_names=train_index.class_names)
         make_val_loader = make_eval_loader_factory(args, val_index, dist, num_classes)
     logger.info("training: %d images, %d classes, %d steps per epoch of %d x %d device(s)%s", total, num_classes,
                 steps, args.batch_size, dist.group_size,

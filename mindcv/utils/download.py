@@ -517,7 +517,8 @@ def _cached(dest: str, expected: _Expected) -> bool:
     return False
 
 
-def _fetch_reported(url: str, original_url: str, dest: str, expected: _Expected, retries: int, timeouts: Tuple[float, float], progress: bool, backoff: float,
+def _fetch_reported(url: str, original_url: str, dest: str, expected: _Expected, retries: int,
+                    timeouts: Tuple[float, float], progress: bool, backoff: float,
                     stall_budget: float = DEFAULT_STALL_BUDGET) -> None:
     """_fetch_verified with errors that name the URL, the expected hash and the manual fix."""
     fix = _manual_fix(original_url, dest, _expected_text(expected))

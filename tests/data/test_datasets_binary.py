@@ -1,6 +1,7 @@
 """The public datasets read from files in their published formats: MNIST idx, CIFAR-10/100 binary batches (MindSpore's
 readers), Flowers-102 (Flowers102Dataset), Oxford-IIIT Pet (a file list): records, labels, class names, splits,
 two-rank shards with exact counts, and one-line errors for wrong layouts."""
+import dataclasses
 import os
 import struct
 
@@ -59,6 +60,8 @@ def test_mnist_records_labels_and_rgb_images(mnist):
     assert all(np.array_equal(image[:, :, c], images[5]) for c in range(3))  # the grey digit in all 3 channels
     train = create_index("mnist", folder, "train")
     assert len(train) == 12 and [label for _, label in train.samples] == written["train"][1].tolist()
+    subset = dataclasses.replace(index, samples=index.samples[1::3])  # as validate's num_samples subset does
+    assert [label for _, label in read(subset, [1, 0])] == [int(labels[4]), int(labels[1])]
 
 
 def test_mnist_wrong_files_are_named_in_one_line(tmp_path):
