@@ -233,3 +233,4 @@ def test_a_public_dataset_keeps_its_own_class_order(mnist):
     with pytest.raises(DatasetError, match=r"root .* is not a directory"):
         create_index("cifar10", os.path.join(folder, "absent"), "val")
 
+
