@@ -36,8 +36,10 @@ def test_each_image_of_an_epoch_is_read_r_times_spread_over_two_ranks():
 @pytest.mark.parametrize("n,shards", [(10, 3), (12, 4), (7, 1), (5, 5), (3, 4)])
 def test_one_repeat_is_the_padded_shard(n, shards):
     for rank in range(shards):
-        assert repeated_shard_indices(n, 1, shards, rank, seed=9, epoch=1) == \
-            shard_indices(n, shards, rank, seed=9, epoch=1, pad=True)
+        padded = shard_indices(n, shards, rank, seed=9, epoch=1, pad=True)
+        assert repeated_shard_indices(n, 1, shards, rank, seed=9, epoch=1) == padded
+        # num_samples: the training loader's first rows of the shard, as before aug_repeats existed
+        assert repeated_shard_indices(n, 1, shards, rank, seed=9, epoch=1, per_shard=1) == padded[:1]
 
 
 def _mindcv_sampler_class():
