@@ -88,6 +88,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("distribute", "bool", False, "data-parallel training over all launched processes (msrun)"),
         _o("val_while_train", "bool", False, "evaluate on the validation split during training"),
         _o("val_interval", "int", 1, "epochs between validations while training", low=1),
+        _o("precise_bn", "int", None, "before each validation while training, recompute every BatchNorm layer's "
+           "moving statistics as their mean over this many training batches (precise BN: the moving averages lag a "
+           "fast-changing network); 0: off; None: auto, 10 batches when an epoch has at most 1000 steps, else off",
+           nullable=True, low=0),
         _o("log_interval", "int", 100, "steps between training log lines", low=1),
         _o("seed", "int", 42, "seed of numpy, random and mindspore", low=0),
         _o("device_target", "str", None, "Ascend, GPU or CPU; None: the device this MindSpore build runs on",
@@ -130,8 +134,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("interpolation", "str", "bilinear", "resize interpolation", choices=INTERPOLATIONS),
         _o("auto_augment", "str", None, "policy, e.g. randaug-m9-mstd0.5, randaug-m9-mstd0.5-inc1, "
            "autoaug-mstd0.5, trivialaugwide; None: off", nullable=True),
-        _o("aug_splits", "int", 0, "augmentation splits (0: off, 3: AugMix-style)", low=0,
-           unused="AugMix-style splits are not implemented"),
+        _o("aug_splits", "int", 0, "AugMix-style splits for loss jsd: each training image gives this many views "
+           "(one crop and flip): a clean one (only normalised) and aug_splits - 1 with auto_augment or "
+           "color_jitter and random erasing; a step trains on batch_size x aug_splits rows (MindCV uses 3); "
+           "0 or 1: off", low=0),
         _o("re_prob", "float", 0.0, "random erasing probability", low=0, high=1),
         _o("re_scale", "float_pair", (0.02, 0.33), "random erasing area range", low=0, high=1),
         _o("re_ratio", "float_pair", (0.3, 3.3), "random erasing aspect-ratio range", low=0, interval="(]"),
@@ -178,9 +184,11 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("gradient_accumulation_steps", "int", 1, "batches accumulated per update", low=1),
     ]),
     ("Optimizer", [
-        _o("opt", "str", "adam", "optimizer", choices=OPTIMIZERS),
-        _o("momentum", "float", 0.9, "momentum (sgd, momentum, rmsprop)", low=0),
-        _o("weight_decay", "float", 1e-6, "weight decay (L2 for all but adamw, where it is decoupled)", low=0),
+        _o("opt", "str", "adam", "optimizer; nesterov is momentum with Nesterov momentum; lion (Chen et al. 2023), "
+           "nadam (Dozat 2016) and adan (Xie et al. 2022) keep their papers' betas", choices=OPTIMIZERS),
+        _o("momentum", "float", 0.9, "momentum (sgd, momentum, nesterov, rmsprop)", low=0),
+        _o("weight_decay", "float", 1e-6, "weight decay: L2 (added to the gradient) for sgd, momentum, nesterov, "
+           "adam, nadam, rmsprop, adagrad; decoupled for adamw, lion, lamb; proximal for adan", low=0),
         _o("use_nesterov", "bool", False, "Nesterov momentum (sgd, momentum, adam)"),
         _o("weight_decay_filter", "str", "disable", "disable: decay every parameter; auto: MindSpore's filter "
            "(not names containing beta/gamma); norm_and_bias: not norm layers or biases",
@@ -208,11 +216,15 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("cycle_decay", "float", 1.0, "each cosine cycle's peak is this times the previous one", low=0),
     ]),
     ("Loss", [
-        _o("loss", "str", "CE", "CE (softmax cross entropy) or BCE (sigmoid binary cross entropy)", choices=LOSSES),
-        _o("label_smoothing", "float", 0.0, "label smoothing (also applied to mixup/cutmix targets)",
-           low=0, high=1, interval="[)"),
+        _o("loss", "str", "CE", "CE (softmax cross entropy), BCE (sigmoid binary cross entropy), asl_single_label / "
+           "asl_multi_label (asymmetric loss, Ridnik et al. 2021: softmax / per-class sigmoid, the latter summed), "
+           "jsd (cross entropy on the clean view + 12 x the Jensen-Shannon divergence among the aug_splits views, "
+           "AugMix; needs aug_splits >= 2)", choices=LOSSES),
+        _o("label_smoothing", "float", 0.0, "label smoothing (also applied to mixup/cutmix targets; not used by "
+           "asl_multi_label, as in MindCV)", low=0, high=1, interval="[)"),
         _o("aux_factor", "float", 0.0, "weight of auxiliary-logit losses", low=0),
-        _o("reduction", "str", "mean", "loss reduction over the batch", choices=("mean", "sum")),
+        _o("reduction", "str", "mean", "loss reduction over the batch (asl_multi_label always sums; jsd reduces its "
+           "cross entropy so)", choices=("mean", "sum")),
     ]),
     ("Mixed precision", [
         _o("amp_level", "str", "O0", "training precision: O0 fp32, O1 white-list fp16, O2 all but black-list "
@@ -563,6 +575,21 @@ def _check_combinations(args: argparse.Namespace) -> None:
             parse_auto_augment(args.auto_augment)
         except ValueError as err:
             raise ConfigError(f"option 'auto_augment': {err}") from None
+    _check_aug_splits(args)
+
+
+def _check_aug_splits(args: argparse.Namespace) -> None:
+    """aug_splits >= 2 and loss jsd go together, and the extra views need an augmentation to differ."""
+    splits = args.aug_splits >= 2
+    if splits and args.loss != "jsd":
+        raise ConfigError(f"aug_splits {args.aug_splits} makes {args.aug_splits} views of each image for the loss "
+                          f"jsd, not {args.loss}: set loss jsd (or aug_splits 0)")
+    if args.loss == "jsd" and not splits:
+        raise ConfigError(f"loss jsd compares several views of each image: set aug_splits 2 or more (MindCV: 3), "
+                          f"not {args.aug_splits}, or use loss CE")
+    if splits and not args.auto_augment and args.color_jitter is None:
+        raise ConfigError("aug_splits needs an augmentation that makes its views differ: set auto_augment (e.g. "
+                          "randaug-m9-mstd0.5, as MindCV requires) or color_jitter")
 
 
 def _apply_deprecated(args: argparse.Namespace) -> None:
@@ -716,8 +743,8 @@ unlike MindCV, `--flag False` means False); list options take several values (`-
 clears nullable options. An unknown key or flag and a value of the wrong type or range are errors that name the
 key, the value and the closest known key (`learning_rate` -> `lr`). The effective configuration is logged and
 saved as `config.yaml` beside the checkpoints. MindCV keys we do not implement (`layer_decay`, ModelArts
-options, lion/nadam/adan) are unknown keys here. Options marked "no effect here" are accepted so that MindCV's
-recipes run, and say so in a warning when set.
+options) are unknown keys here. Options marked "no effect here" are accepted so that MindCV's recipes run, and
+say so in a warning when set.
 
 This file is generated: `python config.py > docs/options.md` (a test keeps it equal to the option table).
 """

@@ -8,9 +8,11 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-OPTIMIZERS: Tuple[str, ...] = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "lamb")
+# nesterov: MindCV's alias of momentum with Nesterov momentum
+OPTIMIZERS: Tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam", "adamw", "lion", "nadam", "adan", "rmsprop",
+                               "adagrad", "lamb")
 WEIGHT_DECAY_FILTERS: Tuple[str, ...] = ("disable", "auto", "norm_and_bias")
-LOSSES: Tuple[str, ...] = ("CE", "BCE")
+LOSSES: Tuple[str, ...] = ("CE", "BCE", "asl_single_label", "asl_multi_label", "jsd")
 SCHEDULERS: Tuple[str, ...] = (
     "constant",
     "cosine_decay",

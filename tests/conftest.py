@@ -3,6 +3,8 @@
 The package under test is the one in this clone: ``python -m pytest`` puts the working directory (the clone's
 root) first on the import path; scripts' subprocesses run from the root too."""
 import os
+import signal
+import sys
 
 os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only on stderr
 
@@ -23,3 +25,36 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         rank = {path: i for i, path in enumerate(SLOW_MODULES)}
         items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+def _processes_mentioning(marker: str) -> list:
+    """(pid, command line) of the processes whose command line contains ``marker``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append((int(pid), cmdline.replace(b"\0", b" ").decode(errors="replace").strip()))
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite ends every process it starts: any process still naming this session's temporary folder (a
+    script, msrun, or msrun's `tail -f` of a worker log) is killed, listed, and fails the run."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or getattr(factory, "_basetemp", None) is None:
+        return
+    survivors = _processes_mentioning(str(factory.getbasetemp()))
+    for pid, _ in survivors:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if survivors:
+        lines = "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in survivors)
+        sys.stderr.write(f"\nprocesses left running by the tests (now killed):\n{lines}\n")
+        session.exitstatus = 1

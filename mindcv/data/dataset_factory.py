@@ -141,6 +141,7 @@ def scan_image_folder(root: str, split: str = "train",
         raise DatasetError(f"class folder(s) {unknown[:5]} in '{split_dir}' have no counterpart among the training "
                            f"classes (the folders of '{os.path.join(root, 'train')}'): class indices come from "
                            f"train's folder names")
+    _logger.info(f"scanning {split_dir}: {len(split_classes)} class folders ...")
     samples: List[Tuple[str, int]] = []
     for name in split_classes:
         class_dir = os.path.join(split_dir, name)

@@ -9,14 +9,23 @@ cutmix_prob 0.0) images are never mixed, yet labels still arrive as one-hot floa
 ``label_smoothing`` here folds smoothing into those soft targets; MindCV leaves it at 0 and smooths
 in the loss instead, so smooth in one place only. Use ``labels_are_soft`` to know which form the
 loss will receive.
+
+Augmentation splits (``separate=True``, MindCV's and timm's AugMix-style batches for the ``jsd`` loss):
+each image is decoded, cropped and flipped once (the primary transforms), then gives ``num_splits``
+views: view 0, the clean one, only normalised (no auto_augment / colour jitter, no random erasing, as
+timm's loader leaves the clean split unerased); views 1.. get the secondary transforms and the whole
+final list. A batch of B images leaves as B x num_splits rows, view after view (rows i, B + i, 2B + i
+... are the same image), labels repeated likewise. Mixup / CutMix then mix that whole batch as MindCV
+does: row r is paired with row B x num_splits - 1 - r, view s of image i with view num_splits - 1 - s of
+image B - 1 - i, so every view of an image gets the same mixed target.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 import mindspore as ms
 import mindspore.dataset as ds
-from mindspore.dataset import transforms
+from mindspore.dataset import transforms, vision
 
 from ..utils.logger import get_logger
 from .mixup import Mixup
@@ -58,29 +67,40 @@ def _check_loader_args(batch_size, mixup, cutmix, cutmix_prob, num_classes, labe
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
 
 
-def _concat_splits(image_clean, image_aug1, image_aug2, label) -> Tuple[np.ndarray, np.ndarray]:
-    """Stack the clean and two augmented views of a batch (AugMix/JSD style) along the batch axis."""
-    return np.concatenate((image_clean, image_aug1, image_aug2)), np.concatenate((label, label, label))
+def _concat_views(*columns) -> Tuple[np.ndarray, np.ndarray]:
+    """Stack a batch's views (image columns, then the label column) along the batch axis, view after view."""
+    views, label = columns[:-1], columns[-1]
+    return np.concatenate(views), np.concatenate([label] * len(views))
 
 
-def _map_separate(dataset: ds.Dataset, transform: Sequence, label: str, workers, multiprocessing: bool):
-    """Map (primary, secondary, final) transforms into clean / aug1 / aug2 image columns."""
+def view_columns(num_splits: int) -> List[str]:
+    """Names of the image columns of the views: image_view0 (clean), image_view1, ..."""
+    return [f"image_view{i}" for i in range(num_splits)]
+
+
+def _map_separate(dataset: ds.Dataset, transform: Sequence, label: str, num_splits: int, workers,
+                  multiprocessing: bool) -> ds.Dataset:
+    """Map (primary, secondary, final) transforms into ``num_splits`` view columns (see the module docstring)."""
     if not (isinstance(transform, tuple) and len(transform) == 3):
         raise ValueError("separate=True needs transform=(primary, secondary, final) as returned by "
                          "create_transforms(..., is_training=True, separate=True)")
+    if isinstance(num_splits, bool) or not isinstance(num_splits, int) or num_splits < 2:
+        raise ValueError(f"separate=True needs num_splits (aug_splits) >= 2, got {num_splits!r}")
     primary, secondary, final = (list(t) for t in transform)
+    clean_final = [op for op in final if not isinstance(op, vision.RandomErasing)]
+    views = view_columns(num_splits)
     kw = dict(num_parallel_workers=workers, python_multiprocessing=multiprocessing)
     dataset = dataset.map(operations=primary, input_columns="image", **kw)
-    dataset = dataset.map(operations=transforms.Duplicate(), input_columns=["image"],
-                          output_columns=["image_clean", "image_aug1"], **kw)
-    dataset = dataset.map(operations=transforms.Duplicate(), input_columns=["image_aug1"],
-                          output_columns=["image_aug1", "image_aug2"], **kw)
-    for column in ("image_aug1", "image_aug2"):
+    dataset = dataset.map(operations=transforms.Duplicate(), input_columns=["image"], output_columns=views[:2], **kw)
+    for previous, column in zip(views[1:-1], views[2:]):
+        dataset = dataset.map(operations=transforms.Duplicate(), input_columns=[previous],
+                              output_columns=[previous, column], **kw)
+    for column in views[1:]:
         if secondary:
             dataset = dataset.map(operations=secondary, input_columns=column, **kw)
-    for column in ("image_clean", "image_aug1", "image_aug2"):
         dataset = dataset.map(operations=final, input_columns=column, **kw)
-    return dataset.project(["image_clean", "image_aug1", "image_aug2", label])
+    dataset = dataset.map(operations=clean_final, input_columns=views[0], **kw)
+    return dataset.project(views + [label])
 
 
 def create_loader(
@@ -100,14 +120,16 @@ def create_loader(
     label_smoothing: float = 0.0,
     switch_prob: float = 0.5,
     seed: Optional[int] = None,
+    num_splits: int = 3,
 ) -> ds.Dataset:
     """Batched dataset yielding (image float32 NCHW, label): int32, or float32 soft targets when mixing.
 
     transform: the list from create_transforms (None: ImageNet eval transforms, with a warning).
     target_transform: label ops (default TypeCast to int32). Mixup/CutMix run in training when
     mixup + cutmix > 0 and batch_size > 1, mixing a batch with probability cutmix_prob (see the
-    module docstring). seed: seeds the Mixup random generator. separate: AugMix-style clean + two
-    augmented views per image, concatenated per batch (transform must be the separate tuple).
+    module docstring). seed: seeds the Mixup random generator. separate: AugMix-style views, a clean one
+    and num_splits - 1 augmented ones per image, concatenated per batch (transform must be the separate
+    tuple; MindCV's fixed form is num_splits 3).
     """
     _check_loader_args(batch_size, mixup, cutmix, cutmix_prob, num_classes, label_smoothing)
     label = _label_column(dataset)
@@ -118,10 +140,9 @@ def create_loader(
                         "create_transforms explicitly")
         transform = create_transforms("imagenet", is_training=False)
     if separate and is_training:
-        dataset = _map_separate(dataset, transform, label, num_parallel_workers, python_multiprocessing)
+        dataset = _map_separate(dataset, transform, label, num_splits, num_parallel_workers, python_multiprocessing)
         dataset = dataset.batch(batch_size=batch_size, drop_remainder=drop_remainder)
-        dataset = dataset.map(operations=_concat_splits,
-                              input_columns=["image_clean", "image_aug1", "image_aug2", label],
+        dataset = dataset.map(operations=_concat_views, input_columns=view_columns(num_splits) + [label],
                               output_columns=["image", label], num_parallel_workers=num_parallel_workers)
     else:
         if isinstance(transform, tuple):

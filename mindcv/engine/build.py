@@ -78,6 +78,7 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
                          f"({total} images, {dist.group_size} device(s)) with drop_remainder: lower batch_size")
     steps = per_rank // args.batch_size if args.drop_remainder else -(-per_rank // args.batch_size)
     soft = labels_are_soft(True, args.mixup, args.cutmix, args.batch_size)
+    splits = args.aug_splits if args.aug_splits >= 2 else 0  # 0 and 1: off
     _log_mixing(args)
     transform_options = dict(
         scale=tuple(args.scale), ratio=tuple(args.ratio), hflip=args.hflip, vflip=args.vflip,
@@ -95,11 +96,12 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
                                          shuffle=args.shuffle, seed=args.seed, epoch=epoch, per_shard=per_rank)
         dataset = train_index.dataset(indices, num_parallel_workers=args.num_parallel_workers, seed=seed)
         transform = create_transforms(args.dataset, image_resize=args.image_resize, is_training=True,
-                                      auto_augment=args.auto_augment, **transform_options)
+                                      auto_augment=args.auto_augment, separate=splits > 0, **transform_options)
         loader = create_loader(dataset, args.batch_size, drop_remainder=args.drop_remainder, is_training=True,
                                mixup=args.mixup, cutmix=args.cutmix, cutmix_prob=args.cutmix_prob,
                                num_classes=num_classes, transform=transform, label_smoothing=0.0,
-                               num_parallel_workers=args.num_parallel_workers, seed=seed)  # smoothing: in the loss
+                               num_parallel_workers=args.num_parallel_workers, seed=seed,  # smoothing: in the loss
+                               separate=splits > 0, num_splits=splits or 3)
         return loader
 
     make_val_loader = None
@@ -109,7 +111,9 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
         make_val_loader = make_eval_loader_factory(args, val_index, dist, num_classes)
     logger.info("training: %d images, %d classes, %d steps per epoch of %d x %d device(s)%s", total, num_classes,
                 steps, args.batch_size, dist.group_size,
-                f", each image of an epoch read {args.aug_repeats} times" if args.aug_repeats > 1 else "")
+                (f", each image of an epoch read {args.aug_repeats} times" if args.aug_repeats > 1 else "")
+                + (f", each image in {splits} views (aug_splits): {args.batch_size * splits} rows per device step"
+                   if splits else ""))
     return DataBundle(make_train_loader, make_val_loader, steps, num_classes, train_index.class_names, soft)
 
 
@@ -176,7 +180,7 @@ def build_train_step(args, model: nn.Cell, data: DataBundle, dist: DistInfo) -> 
         decay_rate=args.decay_rate, milestones=args.multi_step_decay_milestones, num_epochs=args.epoch_size,
         num_cycles=args.num_cycles, cycle_decay=args.cycle_decay, lr_epoch_stair=args.lr_epoch_stair)
     loss = create_loss(args.loss, reduction=args.reduction, label_smoothing=args.label_smoothing,
-                       aux_factor=args.aux_factor)
+                       aux_factor=args.aux_factor, num_splits=args.aug_splits)
     optimizer = create_optimizer(model, opt=args.opt, lr=lr_schedule, weight_decay=args.weight_decay,
                                  momentum=args.momentum, nesterov=args.use_nesterov,
                                  weight_decay_filter=args.weight_decay_filter, loss_scale=1.0, eps=args.eps)

@@ -1,5 +1,9 @@
-"""Losses: softmax and sigmoid cross entropy with label smoothing, and their factory."""
+"""Losses: softmax and sigmoid cross entropy with label smoothing, asymmetric loss, JSD cross entropy, and their
+factory."""
+from .asymmetric import AsymmetricLossMultilabel, AsymmetricLossSingleLabel
 from .cross_entropy import BinaryCrossEntropySmooth, CrossEntropySmooth
+from .jsd import JSDCrossEntropy
 from .loss_factory import LOSSES, create_loss
 
-__all__ = ["create_loss", "LOSSES", "CrossEntropySmooth", "BinaryCrossEntropySmooth"]
+__all__ = ["create_loss", "LOSSES", "CrossEntropySmooth", "BinaryCrossEntropySmooth", "AsymmetricLossSingleLabel",
+           "AsymmetricLossMultilabel", "JSDCrossEntropy"]

@@ -24,6 +24,13 @@ def check_loss_args(smoothing: float, aux_factor: float, reduction: str) -> None
         raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
 
 
+def float_targets(logits: Tensor, labels: Tensor) -> Tensor:
+    """float32 targets shaped like ``logits``: one-hot rows of int labels [N], or float rows [N, C] as given."""
+    if labels.ndim == logits.ndim:
+        return labels.astype(ms.float32)
+    return ops.one_hot(labels.astype(ms.int32), logits.shape[-1]).astype(ms.float32)
+
+
 class _SmoothedLoss(nn.Cell):
     """What both losses keep: label smoothing, the weight of auxiliary logits, the reduction, class weights."""
 
@@ -82,13 +89,9 @@ class BinaryCrossEntropySmooth(_SmoothedLoss):
 
     def _targets(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Float targets shaped like ``logits``, smoothed."""
-        num_classes = logits.shape[-1]
-        if labels.ndim == logits.ndim:
-            targets = labels.astype(ms.float32)
-        else:
-            targets = ops.one_hot(labels.astype(ms.int32), num_classes).astype(ms.float32)
+        targets = float_targets(logits, labels)
         if self.smoothing > 0:
-            targets = targets * (1.0 - self.smoothing) + self.smoothing / num_classes
+            targets = targets * (1.0 - self.smoothing) + self.smoothing / logits.shape[-1]
         return targets
 
     def _one(self, logits: Tensor, targets: Tensor) -> Tensor:

@@ -12,6 +12,8 @@
 scales its coupled weight decay to match). Pass the fixed loss scale here only when nothing else
 unscales the gradients: see :func:`optimizer_loss_scale`.
 """
+import contextlib
+import logging
 import os
 from typing import Any, Dict, List, Sequence, Union
 
@@ -21,10 +23,13 @@ import mindspore as ms
 from mindspore import Parameter, Tensor, nn
 
 from ..choices import OPTIMIZERS, WEIGHT_DECAY_FILTERS
-from ..utils.cli import InputFileNotFound
+from ..utils.cli import ConfigError, InputFileNotFound
 from ..utils.logger import get_logger
 
 from .adamw import AdamW
+from .adan import Adan
+from .lion import Lion
+from .nadam import NAdam
 
 __all__ = ["create_optimizer", "optimizer_loss_scale", "init_group_params", "OPTIMIZERS", "WEIGHT_DECAY_FILTERS"]
 
@@ -104,26 +109,44 @@ def _check_lr(lr: LearningRate) -> Union[float, Tensor]:
 
 def _check_args(opt: str, weight_decay: float, momentum: float, weight_decay_filter: str,
                 loss_scale: float, nesterov: bool) -> None:
-    """Raise a ValueError naming the first bad argument."""
+    """Raise a ConfigError (a ValueError) naming the first bad argument and the fix."""
     if opt not in OPTIMIZERS:
-        raise ValueError(f"create_optimizer: unknown opt {opt!r}; allowed: {', '.join(OPTIMIZERS)}")
+        raise ConfigError(f"create_optimizer: unknown opt {opt!r}; allowed: {', '.join(OPTIMIZERS)}")
     if weight_decay_filter not in WEIGHT_DECAY_FILTERS:
-        raise ValueError(f"create_optimizer: unknown weight_decay_filter {weight_decay_filter!r}; "
+        raise ConfigError(f"create_optimizer: unknown weight_decay_filter {weight_decay_filter!r}; "
                          f"allowed: {', '.join(WEIGHT_DECAY_FILTERS)}")
+    if opt == "nesterov" and momentum <= 0:
+        raise ConfigError(f"create_optimizer: opt 'nesterov' needs momentum > 0, got momentum={momentum!r}")
     if weight_decay < 0 or momentum < 0:
-        raise ValueError(f"create_optimizer: weight_decay and momentum must be >= 0, got "
+        raise ConfigError(f"create_optimizer: weight_decay and momentum must be >= 0, got "
                          f"weight_decay={weight_decay!r}, momentum={momentum!r}")
     if loss_scale <= 0:
-        raise ValueError(f"create_optimizer: loss_scale must be > 0, got {loss_scale!r}")
+        raise ConfigError(f"create_optimizer: loss_scale must be > 0, got {loss_scale!r}")
     if opt == "lamb" and loss_scale != 1.0:
-        raise ValueError("create_optimizer: lamb cannot unscale gradients: use loss_scale=1.0 (a dynamic loss "
+        raise ConfigError("create_optimizer: lamb cannot unscale gradients: use loss_scale=1.0 (a dynamic loss "
                          "scale or drop_overflow_update=True)")
     on_cpu = ms.get_context("device_target") == "CPU"
     if opt == "lamb" and on_cpu:
-        raise ValueError("create_optimizer: MindSpore has no CPU kernel for lamb; use adamw on CPU")
+        raise ConfigError("create_optimizer: MindSpore has no CPU kernel for lamb; use adamw on CPU")
     if opt == "momentum" and nesterov and on_cpu:
-        raise ValueError("create_optimizer: MindSpore's CPU Momentum kernel ignores use_nesterov (it would run "
+        raise ConfigError("create_optimizer: MindSpore's CPU Momentum kernel ignores use_nesterov (it would run "
                          "plain momentum); on CPU use opt 'sgd' with use_nesterov, the same update rule")
+
+
+@contextlib.contextmanager
+def _mindspore_warnings_off():
+    """MindSpore's Python logger at ERROR for the block: for noise of MindSpore's own that a user cannot act on."""
+    try:
+        ms_logger = ms.log._get_logger()  # private, but the only handle on the logger MindSpore writes through
+    except Exception:  # another MindSpore version: its noise stays
+        yield
+        return
+    level = ms_logger.level
+    ms_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ms_logger.setLevel(level)
 
 
 def _build(opt: str, params: list, lr, weight_decay: float, momentum: float, nesterov: bool,
@@ -132,12 +155,23 @@ def _build(opt: str, params: list, lr, weight_decay: float, momentum: float, nes
     common = dict(params=params, learning_rate=lr, weight_decay=weight_decay)
     if opt == "sgd":
         return nn.SGD(momentum=momentum, nesterov=nesterov, loss_scale=loss_scale, **common, **kwargs)
+    if opt == "nesterov":
+        if ms.get_context("device_target") == "CPU":  # MindSpore's CPU Momentum kernel ignores use_nesterov
+            return nn.SGD(momentum=momentum, nesterov=True, loss_scale=loss_scale, **common, **kwargs)
+        return nn.Momentum(momentum=momentum, use_nesterov=True, loss_scale=loss_scale, **common, **kwargs)
     if opt == "momentum":
         return nn.Momentum(momentum=momentum, use_nesterov=nesterov, loss_scale=loss_scale, **common, **kwargs)
     if opt == "adam":
-        return nn.Adam(use_nesterov=nesterov, loss_scale=loss_scale, **common, **kwargs)
+        with _mindspore_warnings_off():  # nn.Adam builds the deprecated FusedSparseAdam (and says so) every time
+            return nn.Adam(use_nesterov=nesterov, loss_scale=loss_scale, **common, **kwargs)
     if opt == "adamw":
         return AdamW(loss_scale=loss_scale, **common, **kwargs)
+    if opt == "lion":
+        return Lion(loss_scale=loss_scale, **common, **kwargs)
+    if opt == "nadam":
+        return NAdam(loss_scale=loss_scale, **common, **kwargs)
+    if opt == "adan":
+        return Adan(loss_scale=loss_scale, **common, **kwargs)
     if opt == "rmsprop":
         return nn.RMSProp(momentum=momentum, epsilon=eps, loss_scale=loss_scale, **common, **kwargs)
     if opt == "adagrad":
@@ -160,10 +194,13 @@ def create_optimizer(
 ) -> nn.Optimizer:
     """An optimizer for ``model_or_params`` (a Cell, its parameters, or parameter-group dicts).
 
-    ``opt``: sgd, momentum, adam, adamw, rmsprop, adagrad or lamb (any case). ``lr`` is a float or
-    a per-step list/array/Tensor such as :func:`mindcv.scheduler.create_scheduler` returns.
-    ``nesterov`` applies to sgd, momentum and adam; ``eps`` to rmsprop only (as in MindCV; adam and
-    adamw keep their 1e-8). ``kwargs`` go to the optimizer class (e.g. ``beta1``, ``beta2``).
+    ``opt``: sgd, momentum, nesterov, adam, adamw, lion, nadam, adan, rmsprop, adagrad or lamb (any
+    case). ``nesterov`` is momentum with Nesterov momentum whatever ``nesterov`` says (MindSpore's
+    Momentum, or on CPU, whose Momentum kernel ignores Nesterov, MindSpore's SGD: the same update).
+    ``lr`` is a float or a per-step list/array/Tensor such as :func:`mindcv.scheduler.create_scheduler`
+    returns. ``nesterov`` applies to sgd, momentum and adam; ``eps`` to rmsprop only (as in MindCV;
+    adam, adamw, nadam and adan keep their 1e-8). ``kwargs`` go to the optimizer class (e.g. ``beta1``,
+    ``beta2``; adan also ``beta3``, nadam ``schedule_decay``).
     ``checkpoint_path``, if given, restores optimizer state (moments, global step) from that file.
     Group dicts passed in are used as they are; ``weight_decay`` is then their default.
     """

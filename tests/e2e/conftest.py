@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -93,3 +94,34 @@ def digits_run(tmp_path_factory, script_env):
                                 script_env, ROOT)
             (run_dir / "stdout.log").write_text(result.stdout)
     return run_dir
+
+
+def processes_mentioning(marker: str) -> list:
+    """Pids of the processes whose command line contains ``marker`` (e.g. a test's own tmp folder)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def end_processes(launcher: subprocess.Popen, marker: str) -> list:
+    """Kill what a launcher started (its process group, started with start_new_session=True, and any process
+    whose command line mentions ``marker``); return the pids that were still running before the kill."""
+    survivors = processes_mentioning(marker)
+    try:
+        os.killpg(launcher.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in processes_mentioning(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    launcher.wait(timeout=30)
+    return survivors

@@ -8,10 +8,11 @@ compilation each (~2 min each on 2 cores)."""
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
-from conftest import DEMO, ROOT, free_port
+from conftest import DEMO, ROOT, end_processes, free_port, processes_mentioning
 
 # 64 digits at 32x32, batch 16 per rank: 2 steps per epoch, 2 epochs, every step logged, no dropout
 ARGS = ["-c", DEMO, "--image_resize", "32", "--batch_size", "16", "--num_samples", "64", "--val_while_train",
@@ -40,8 +41,16 @@ def run_msrun(tmp_path, script_env, dp_mode: str, two_nodes: bool) -> dict:
     nodes = (0, 1) if two_nodes else (-1,)
     log_dirs = {n: out / "msrun_logs" / (f"node{n}" if two_nodes else "all") for n in nodes}
     procs = [subprocess.Popen(_msrun_command(script_env, log_dirs[n], dp_mode, out, n, port), env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in nodes]
-    outputs = [p.communicate(timeout=900)[0] for p in procs]
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+             for n in nodes]
+    try:
+        outputs = [p.communicate(timeout=900)[0] for p in procs]
+        time.sleep(0.5)
+        left = processes_mentioning(str(out))  # workers, schedulers, msrun's `tail -f` of the worker logs
+    finally:
+        for p in procs:
+            end_processes(p, str(out))
+    assert not left, f"msrun left {len(left)} process(es) running"
     logs = {r: (log_dirs[r if two_nodes else -1] / f"worker_{r}.log").read_text() for r in (0, 1)}
     assert [p.returncode for p in procs] == [0] * len(procs), "".join(o[-1500:] for o in outputs) + logs[0][-3000:]
     losses = [(int(e), int(s), float(v)) for e, s, v in STEP_LOSS.findall(logs[0])]

@@ -19,7 +19,7 @@ import pytest
 
 import mindspore as ms
 
-from conftest import DEMO, ROOT, _cache_key, run_script
+from conftest import DEMO, ROOT, _cache_key, end_processes, processes_mentioning, run_script
 
 # 256 digits, batch 32: 8 steps per epoch, 2 epochs; a recovery checkpoint every 3 steps (3, 6, 9, 12, 15);
 # a log line per step so the tests can time their signals
@@ -183,20 +183,6 @@ def test_resume_extends_a_finished_shorter_run_exactly(tmp_path, script_env, ref
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]
 
 
-def _pids_running(marker):
-    """Processes whose command line contains ``marker`` (a run's unique output folder)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(pid))
-            except OSError:
-                pass
-    return found
-
-
 def test_sigterm_to_msrun_stops_every_rank_with_the_state_saved(tmp_path, script_env):
     """msrun 2.10 does not forward SIGTERM (it dies, its workers run on): the workers notice their launcher is
     gone, agree on the step, rank 0 saves the recovery checkpoint, and both ranks exit with one line."""
@@ -208,7 +194,8 @@ def test_sigterm_to_msrun_stops_every_rank_with_the_state_saved(tmp_path, script
            "--master_port", str(free_port()), "--log_dir", str(logs), "--join", "True"] + RUN + [
         "--distribute", "True", "--ckpt_save_dir", str(out), "--num_parallel_workers", "1"]
     env = {k: v for k, v in script_env.items() if not k.startswith("MS_COMPILER_CACHE")}
-    launcher = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launcher = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
     try:
         deadline = time.monotonic() + 900
         log0 = logs / "worker_0.log"
@@ -223,7 +210,7 @@ def test_sigterm_to_msrun_stops_every_rank_with_the_state_saved(tmp_path, script
         while time.monotonic() - sent < 60:
             texts = {r: (logs / f"worker_{r}.log").read_text(errors="replace") for r in (0, 1)}
             if all("train.py: interrupted by SIGTERM" in t for t in texts.values()) and \
-                    not _pids_running(str(out)):
+                    not processes_mentioning(str(out)):
                 break
             time.sleep(0.5)
         assert time.monotonic() - sent < 30, {r: t[-2000:] for r, t in texts.items()}
@@ -232,7 +219,5 @@ def test_sigterm_to_msrun_stops_every_rank_with_the_state_saved(tmp_path, script
         meta = ms.load_checkpoint(str(out / RECOVERY), crc_check=True)
         assert int(meta["epoch_num"].asnumpy()) == 0 and 2 <= int(meta["epoch_step"].asnumpy()) <= 4
     finally:
-        if launcher.poll() is None:
-            launcher.kill()
-        for pid in _pids_running(str(out)):
-            os.kill(pid, signal.SIGKILL)
+        end_processes(launcher, str(tmp_path))  # msrun dies on SIGTERM, leaving its `tail -f` of each worker log
+    assert not processes_mentioning(str(tmp_path))

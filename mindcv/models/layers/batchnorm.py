@@ -71,8 +71,8 @@ class BatchNorm2d(nn.BatchNorm2d):
             return super().construct(x)
         if not self.training:
             return self.infer_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance, self.eps_tensor)
-        y, _, mean, variance = self.train_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
-                                             self.train_config)
-        ops.assign(self.moving_mean, mean)
-        ops.assign(self.moving_variance, variance)
-        return y
+        out = self.train_op(x, self.gamma, self.beta, self.moving_mean, self.moving_variance, self.train_config)
+        # the moving averages' updates are dependencies of the output: a bare assign's result is unused, and
+        # MindSpore then reports each one as "side effect nodes eliminated by mistake" at every compile
+        y = ops.depend(out[0], ops.assign(self.moving_mean, out[2]))
+        return ops.depend(y, ops.assign(self.moving_variance, out[3]))
