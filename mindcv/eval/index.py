@@ -7,7 +7,7 @@ from typing import Iterable, List, Optional, Tuple
 import numpy as np
 
 from ..choices import FOLDER_DATASETS
-from ..data import FolderIndex, get_class_names, image_files, subfolders
+from ..data import FolderIndex, create_index, get_class_names, image_files, subfolders
 from ..data.imagenet_classes import IMAGENET_NUM_CLASSES, imagenet_wnids
 from ..utils.logger import get_logger
 from .weights import EvalError
@@ -143,7 +143,8 @@ def build_val_index(args, num_classes: int, known_names: Optional[List[str]]):
         if is_folder:
             _check_val_split(args.data_dir, args.val_split)
             order = _folder_label_order(args.data_dir, args.val_split, num_classes, known_names)
-        index = FolderIndex.scan(args.dataset, args.data_dir, args.val_split, class_names=order)
+        index = create_index(args.dataset, args.data_dir, args.val_split, class_names=order,
+                             download=args.dataset_download)
     if len(index.class_names) > num_classes:
         raise EvalError(f"the dataset has {len(index.class_names)} classes ({index.split_dir}) but the model's "
                         f"classifier has {num_classes} outputs: this checkpoint was not trained on these classes")
