@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..utils.io import default_file_mode
 from ..utils.logger import get_logger
 from .constants import DATA_CACHE_ENV
 
@@ -114,6 +115,7 @@ def prepare_digits(root: Optional[str] = None, quiet: bool = False) -> str:
                 "image_size": DIGITS_IMAGE_SIZE, "counts": counts}
         with open(os.path.join(tmp, _MARKER), "w", encoding="utf-8") as f:
             json.dump(info, f)
+        os.chmod(tmp, default_file_mode(executable=True))  # mkdtemp's folder is private (0700)
         _publish(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

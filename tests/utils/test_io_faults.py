@@ -1,0 +1,109 @@
+"""Outputs on a shared machine and a full disk (issue 23 item 6, issue 26): files get the modes the user's umask
+gives, still written atomically; a write that fails (disk full) leaves no temporary file and the previous file
+intact. The full disk is a small tmpfs where this machine lets the test mount one, else ENOSPC is raised at
+MindSpore's write call."""
+import contextlib
+import errno
+import os
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from mindspore import nn
+
+from mindcv.utils import checkpoint as ckpt
+from mindcv.utils.io import atomic_write_text
+
+
+@contextlib.contextmanager
+def umask(mask):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_outputs_get_the_umask_mode(tmp_path, mask, expected):
+    with umask(mask):
+        text = atomic_write_text(str(tmp_path / "config.yaml"), "a: 1\n")
+        saved = ckpt.save_checkpoint_atomic(nn.Dense(2, 2), str(tmp_path / "m-1_1.ckpt"), crc_check=True)
+        again = ckpt.save_checkpoint_atomic(nn.Dense(2, 2), saved)  # the owner can replace his checkpoint
+    assert mode(text) == expected and mode(saved) == expected and mode(again) == expected
+    assert sorted(os.listdir(tmp_path)) == ["config.yaml", "m-1_1.ckpt"]  # no temporary file left
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size_kb):
+    """A tmpfs of ``size_kb`` at ``path``, or None where mounting is not allowed."""
+    path.mkdir()
+    mount = shutil.which("mount")
+    if mount is None or os.geteuid() != 0:
+        yield None
+        return
+    done = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        yield None
+        return
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def _enospc_after(limit):
+    """A replacement of MindSpore's checkpoint file opener whose files fail with ENOSPC past ``limit`` bytes."""
+    real_create = ckpt.ms.train.serialization._ckpt_fs.create
+
+    class Full:
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, data):
+            if self.written + len(data) > limit:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.written += len(data)
+            return self.f.write(data)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    return lambda *args, **kwargs: Full(real_create(*args, **kwargs))
+
+
+def test_a_full_disk_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+    with small_tmpfs(tmp_path / "disk", 256) as disk:
+        folder = disk or tmp_path / "disk"
+        previous = ckpt.save_checkpoint_atomic(nn.Dense(4, 4), str(folder / "m-1_1.ckpt"), crc_check=True)
+        before = open(previous, "rb").read()
+        big = nn.Dense(256, 256)  # 257 KB of weights: more than the disk holds
+        if disk is None:
+            monkeypatch.setattr(ckpt.ms.train.serialization._ckpt_fs, "create", _enospc_after(64 << 10))
+        with pytest.raises(ckpt.CheckpointError, match="No space left on device") as err:
+            ckpt.save_checkpoint_atomic(big, str(folder / "m-2_2.ckpt"), crc_check=True)
+        assert "m-2_2.ckpt" in str(err.value) and "\n" not in str(err.value)
+        assert os.listdir(folder) == ["m-1_1.ckpt"]  # no hidden .m-2_2.ckpt.*.tmp.tmp left behind
+        assert open(previous, "rb").read() == before
+        ckpt.load_param_dict(previous)  # still loads (CRC checked)
+
+
+def test_the_digits_folder_gets_the_umask_mode(tmp_path):
+    from mindcv.data.digits import prepare_digits
+
+    with umask(0o022):
+        root = prepare_digits(str(tmp_path / "digits"), quiet=True)
+    assert mode(root) == 0o755  # not mkdtemp's private 0700
