@@ -21,9 +21,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from mindcv.choices import (AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
-                            IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES,
-                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, parse_auto_augment)
+from mindcv.choices import (AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, DEFAULT_MAX_IMAGE_PIXELS, DEVICE_TARGETS,
+                            DP_MODES, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS,
+                            LOSS_SCALE_TYPES, LOSSES, MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS,
+                            parse_auto_augment)
 from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
 from mindcv.utils.io import atomic_write_text
 from mindcv.utils.logger import get_logger
@@ -112,6 +113,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("num_samples", "int", None, "use only this many samples; None: all", nullable=True, low=1),
         _o("batch_size", "int", 128, "batch size per device", low=1),
         _o("drop_remainder", "bool", True, "drop the last incomplete training batch"),
+        _o("max_image_pixels", "int", DEFAULT_MAX_IMAGE_PIXELS, "largest image (width x height declared in its header) read "
+           "in training, validation and infer.py; a larger one is refused before decoding (a decompression "
+           "bomb) and skipped or reported like a corrupt image", low=1),
         _o("aug_repeats", "int", 0, "repeated augmentation count (0 or 1: off)", low=0,
            unused="repeated augmentation is not implemented; every image is seen once per epoch"),
     ]),
@@ -676,7 +680,7 @@ RESUME_MAY_CHANGE = frozenset({
     "epoch_size", "log_interval", "val_while_train", "val_interval", "val_split", "val_amp_level", "eval_shuffle",
     "ckpt_save_dir", "ckpt_save_interval", "ckpt_save_steps", "keep_checkpoint_max", "ckpt_save_policy",
     "num_parallel_workers", "dataset_sink_mode", "mode", "jit_level", "device_target", "dp_mode", "distribute",
-    "data_dir",
+    "data_dir", "max_image_pixels",
 } | set(RUN_START_OPTIONS))
 
 

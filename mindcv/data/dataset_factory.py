@@ -27,7 +27,7 @@ from ..choices import FOLDER_DATASETS
 from ..utils.cli import UserError
 from ..utils.logger import get_logger
 from .constants import IMAGE_EXTENSIONS
-from .image_check import check_image_bytes
+from .image_check import read_image_file
 
 __all__ = [
     "create_dataset",
@@ -83,8 +83,13 @@ def image_files(directory: str, recursive: bool = False) -> List[str]:
     if not recursive:
         return sorted(e.path for e in os.scandir(directory) if e.is_file() and _is_image_file(e.name)
                       and not e.name.startswith("."))
-    paths = []
+    paths, seen = [], set()  # real paths of the folders listed: a symlink loop or alias is not followed twice
     for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         paths.extend(os.path.join(dirpath, f) for f in filenames if _is_image_file(f) and not f.startswith("."))
     return sorted(paths)
@@ -140,14 +145,9 @@ def scan_image_folder(root: str, split: str = "train",
 
 
 def _read_checked(path: str) -> Tuple[Optional[bytes], Optional[str]]:
-    """(file bytes, None) for a good image, (None, reason) for an unreadable or corrupt one."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        return None, f"cannot read file ({err.strerror or err})"
-    reason = check_image_bytes(data)
-    return (None, reason) if reason else (data, None)
+    """(file bytes, None) for a good image, (None, reason) for an unreadable, corrupt or too large one, or for
+    what is not a regular file (see ``image_check.read_image_file``)."""
+    return read_image_file(path)
 
 
 def _check_policy(on_bad_image: str) -> None:

@@ -17,6 +17,7 @@ from typing import Optional
 import mindspore as ms
 from mindspore import nn
 
+from ..data.image_check import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
 from ..utils.cli import ConfigError
 from ..utils.logger import get_logger
 
@@ -64,7 +65,8 @@ def set_context(args: argparse.Namespace) -> argparse.Namespace:
 
     In the copy, ``device_target`` and ``jit_level`` are resolved (None: this build's device; O0),
     ``dataset_sink_mode`` is off on CPU (no device queue) and ``num_parallel_workers`` is capped
-    to the machine's CPUs (MindSpore refuses more). ``args`` itself is left as the user gave it.
+    to the machine's CPUs (MindSpore refuses more). ``args`` itself is left as the user gave it. The image pixel
+    limit (``max_image_pixels``) is set for every image this process reads.
     """
     run = argparse.Namespace(**vars(args))
     device = args.device_target or ms.get_context("device_target")
@@ -90,6 +92,7 @@ def set_context(args: argparse.Namespace) -> argparse.Namespace:
         raise ConfigError("dp_mode pynative compiles with mindspore.jit, which takes jit_level O0 or O1: "
                           "use jit_level O0 (or dp_mode graph for O2)")
     check_amp_dtype(getattr(args, "amp_dtype", "float16"), args.amp_level, device)
+    set_max_image_pixels(getattr(args, "max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))
     if args.dataset_sink_mode and device == "CPU":
         logger.info("dataset_sink_mode is off on CPU (no device queue); steps are fed from the host")
         run.dataset_sink_mode = False
