@@ -19,7 +19,7 @@ from ..utils.checkpoint import CheckpointError, load_param_dict
 from ..utils.cli import ConfigError
 from ..utils.distributed import DistInfo
 from ..utils.logger import get_logger
-from .context import amp_dtype_of, apply_jit_level
+from .context import amp_dtype_of, apply_jit_level, prepare_native_operators
 from .evaluate import EvalStep
 from .pynative_dp import jit_compile_step, use_pynative_data_parallel
 from .run_folder import ResumeSource
@@ -135,6 +135,7 @@ def _log_mixing(args) -> None:
 
 def build_model(args, num_classes: int) -> nn.Cell:
     """The network, with initial weights from ``pretrained`` or ``ckpt_path`` when given."""
+    prepare_native_operators(args.mixconv_impl)
     model = create_model(args.model, num_classes=num_classes, pretrained=args.pretrained,
                          in_channels=args.in_channels, checkpoint_path=args.ckpt_path, drop_rate=args.drop_rate,
                          drop_path_rate=args.drop_path_rate, mixconv_impl=args.mixconv_impl)

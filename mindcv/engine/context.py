@@ -18,13 +18,14 @@ import mindspore as ms
 from mindspore import nn
 
 from ..data.image_check import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
+from ..models.layers import native
 from ..utils.cli import ConfigError
 from ..utils.logger import get_logger
 
 logger = get_logger(__name__)
 
 __all__ = ["DEFAULT_JIT_LEVEL", "resolve_jit_level", "check_amp_dtype", "amp_dtype_of", "apply_jit_level",
-           "set_context"]
+           "set_context", "prepare_native_operators"]
 
 DEFAULT_JIT_LEVEL = "O0"  # mindspore.jit's default in 2.10 and its only non-experimental level, on every device
 O2_DEPRECATION = ("jit_level O2 (the GE backend) is deprecated since MindSpore 2.9.0 (JitConfig docs) and may be "
@@ -107,3 +108,12 @@ def set_context(args: argparse.Namespace) -> argparse.Namespace:
         logger.warning("amp_level %s on CPU: float16 kernels are slow or missing on CPU; O0 is recommended",
                        args.amp_level)
     return run
+
+
+def prepare_native_operators(mixconv_impl: Optional[str]) -> None:
+    """Before a model that may run the native CPU operators is built (CPU, any mixconv_impl but split): build
+    them, or verify their cached build, now. When that fails, the model is built with MindSpore's operators and
+    MixConv says why in one line, instead of the first graph compile failing."""
+    if mixconv_impl == "split" or str(ms.get_context("device_target")).upper() != "CPU":
+        return
+    native.prepare()
