@@ -3,13 +3,11 @@ gives, still written atomically; a write that fails (disk full) leaves no tempor
 intact. The full disk is a small tmpfs where this machine lets the test mount one, else ENOSPC is raised at
 MindSpore's write call."""
 import contextlib
-import errno
 import os
-import shutil
 import stat
-import subprocess
 
 import pytest
+from disk_faults import enospc_after, small_tmpfs
 
 from mindspore import nn
 
@@ -40,51 +38,6 @@ def test_outputs_get_the_umask_mode(tmp_path, mask, expected):
     assert sorted(os.listdir(tmp_path)) == ["config.yaml", "m-1_1.ckpt"]  # no temporary file left
 
 
-@contextlib.contextmanager
-def small_tmpfs(path, size_kb):
-    """A tmpfs of ``size_kb`` at ``path``, or None where mounting is not allowed."""
-    path.mkdir()
-    mount = shutil.which("mount")
-    if mount is None or os.geteuid() != 0:
-        yield None
-        return
-    done = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        yield None
-        return
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], check=False)
-
-
-def _enospc_after(limit):
-    """A replacement of MindSpore's checkpoint file opener whose files fail with ENOSPC past ``limit`` bytes."""
-    real_create = ckpt.ms.train.serialization._ckpt_fs.create
-
-    class Full:
-        def __init__(self, f):
-            self.f, self.written = f, 0
-
-        def write(self, data):
-            if self.written + len(data) > limit:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            self.written += len(data)
-            return self.f.write(data)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-    return lambda *args, **kwargs: Full(real_create(*args, **kwargs))
-
-
 def test_a_full_disk_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
     with small_tmpfs(tmp_path / "disk", 256) as disk:
         folder = disk or tmp_path / "disk"
@@ -92,7 +45,7 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_pa
         before = open(previous, "rb").read()
         big = nn.Dense(256, 256)  # 257 KB of weights: more than the disk holds
         if disk is None:
-            monkeypatch.setattr(ckpt.ms.train.serialization._ckpt_fs, "create", _enospc_after(64 << 10))
+            monkeypatch.setattr(ckpt.ms.train.serialization._ckpt_fs, "create", enospc_after(64 << 10))
         with pytest.raises(ckpt.CheckpointError, match="No space left on device") as err:
             ckpt.save_checkpoint_atomic(big, str(folder / "m-2_2.ckpt"), crc_check=True)
         assert "m-2_2.ckpt" in str(err.value) and "\n" not in str(err.value)
