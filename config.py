@@ -113,9 +113,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("num_samples", "int", None, "use only this many samples; None: all", nullable=True, low=1),
         _o("batch_size", "int", 128, "batch size per device", low=1),
         _o("drop_remainder", "bool", True, "drop the last incomplete training batch"),
-        _o("max_image_pixels", "int", DEFAULT_MAX_IMAGE_PIXELS, "largest image (width x height declared in its header) read "
-           "in training, validation and infer.py; a larger one is refused before decoding (a decompression "
-           "bomb) and skipped or reported like a corrupt image", low=1),
+        _o("max_image_pixels", "int", DEFAULT_MAX_IMAGE_PIXELS, "largest image (width x height declared in its "
+           "header) read in training, validation and infer.py; a larger one is refused before decoding (a "
+           "decompression bomb) and skipped or reported like a corrupt image", low=1),
         _o("aug_repeats", "int", 0, "repeated augmentation count (0 or 1: off)", low=0,
            unused="repeated augmentation is not implemented; every image is seen once per epoch"),
     ]),

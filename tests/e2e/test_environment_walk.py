@@ -12,7 +12,6 @@ start. A stand-in compiler (a shell script) makes "building" the native library 
 """
 import json
 import os
-import sys
 
 import numpy as np
 import pytest

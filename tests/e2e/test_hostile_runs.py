@@ -273,8 +273,8 @@ def test_a_full_disk_stops_the_run_in_one_line_leaving_no_temporary_file(cases):
     results, tmp = cases
     full = results["disk full"]
     line = one_line_error(full)
-    assert line.startswith(f"train.py: error: cannot write the checkpoint {tmp / 'disk' / 'run' / 'mobilenet_v1-2_2.ckpt'}"
-                           ": No space left on device")
+    second = tmp / "disk" / "run" / "mobilenet_v1-2_2.ckpt"
+    assert line.startswith(f"train.py: error: cannot write the checkpoint {second}: No space left on device")
     assert not [name for name in full["files"] if name.startswith(".")]  # no hidden .<name>.*.tmp.tmp left
     assert "mobilenet_v1-1_1.ckpt" in full["files"] and full["first checkpoint"]  # the previous one intact
     assert "run.lock" not in full["files"]  # released on this exit too
