@@ -1,8 +1,9 @@
 """No traceback reaches a user from any entry point for a cause outside the program (issue 26, item 6): every
 script runs with each environment variable the project reads set to a file, a missing folder and an empty
-string, and ends in one line ``<prog>: error: ...`` (exit 2), never a traceback. Two rows of the issue are run
-on their own: MS_ROLE=MS_WORKER set by hand with no msrun scheduler (a bounded wait, then one line), and a broken
-compiler with an empty native cache (one line, MindSpore's operators instead).
+string, and ends in one line ``<prog>: error: ...`` (exit 2), never a traceback. Three rows of the issue
+are run on their own: MS_ROLE=MS_WORKER set by hand with no msrun scheduler (a bounded wait, then one line), a
+broken compiler with an empty native cache (one line, MindSpore's operators instead) and a truncated library in the
+native cache (found before anything loads it, built again).
 
 Every command fails for want of weights (no network: MINDCV_OFFLINE, an empty local mirror) after reading what it
 reads of the environment: train.py first scans the data, joins the cluster (--distribute True), prepares the
@@ -69,6 +70,25 @@ def _image(path):
     Image.fromarray(np.random.default_rng(len(str(path))).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
 
 
+def _truncated_library(cache, compiler):
+    """The stand-in compiler's library in ``cache`` cut to 1000 of its 4096 bytes, as a full disk leaves it."""
+    from mindcv.models.layers import native
+
+    saved = {key: os.environ.get(key) for key in ("CXX", native.CACHE_ENV)}
+    os.environ.update({"CXX": str(compiler), native.CACHE_ENV: str(cache)})
+    try:
+        library = native.library_path()
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    os.makedirs(cache)
+    with open(library, "wb") as f:
+        f.write(b"\0" * 1000)
+    with open(native.record_path(library), "w") as f:
+        json.dump({"bytes": 4096, "sha256": "0" * 64}, f)
+    return library
+
+
 @pytest.fixture(scope="module")
 def walk(tmp_path_factory, script_env):
     tmp = tmp_path_factory.mktemp("env_walk")
@@ -117,6 +137,10 @@ def walk(tmp_path_factory, script_env):
                                                             "MS_SCHED_HOST": "127.0.0.1", "MS_SCHED_PORT": port}})
     cases.append({"script": "train.py", "command": "train.py weights", "argv": commands["train.py weights"],
                   "variable": "CXX", "kind": "broken compiler", "env": {"CXX": "/bin/false"}})
+    truncated = _truncated_library(tmp / "native_truncated", compiler)
+    cases.append({"script": "train.py", "command": "train.py", "argv": commands["train.py"], "library": truncated,
+                  "variable": "MINDCV_NATIVE_CACHE", "kind": "truncated library",
+                  "env": {"MINDCV_NATIVE_CACHE": str(tmp / "native_truncated")}})
     base_env = {"MINDCV_HOME": str(tmp / "home"), "MINDCV_MIRROR": str(tmp / "mirror"), "MINDCV_OFFLINE": "1",
                 "MINDCV_LOCK_TIMEOUT": "5", "MINDCV_DATA_CACHE": str(tmp / "data_cache"),
                 "MINDCV_NATIVE_CACHE": str(tmp / "native"), "CXX": str(compiler), "MINDCV_SCHEDULER_WAIT": "1",
@@ -132,7 +156,7 @@ def walk(tmp_path_factory, script_env):
 
 def test_every_entry_point_ends_in_one_line_whatever_the_environment(walk):
     results, _ = walk
-    assert len(results) == len(KINDS) * (len(VARIABLES) * 6 + 2) + 2
+    assert len(results) == len(KINDS) * (len(VARIABLES) * 6 + 2) + 3
     failures = []
     for case in results:
         prog = os.path.basename(case["script"])
@@ -175,3 +199,11 @@ def test_a_broken_compiler_falls_back_to_split_with_one_line(walk):
                         "CPU operators could not be built: /bin/false failed (exit 1)"]
     # the run goes on to build the model (then stops for want of weights: offline)
     assert case["stderr"].strip().splitlines()[-1].startswith("train.py: error: local file not found: ")
+
+
+def test_a_truncated_cached_library_is_built_again_before_it_is_loaded(walk):
+    results, _ = walk
+    case = _case(results, "MINDCV_NATIVE_CACHE", "truncated library")
+    assert (f"the cached native library {case['library']} is 1000 bytes where 4096 were built (truncated or "
+            "replaced): building it again") in case["log"]
+    assert os.path.getsize(case["library"]) == 4096  # the stand-in compiler's new build
