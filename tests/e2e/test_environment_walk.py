@@ -7,7 +7,7 @@ native cache (found before anything loads it, built again).
 
 Every command fails for want of weights (no network: MINDCV_OFFLINE, an empty local mirror) after reading what it
 reads of the environment: train.py first scans the data, joins the cluster (--distribute True), prepares the
-native operators and builds the model. The cases share one Python process (a driver calling each script's
+native operators and asks for the model's weights. The cases share one Python process (a driver calling each script's
 ``main(argv)``); the per-process state of the native operators is reset between cases, as a new process would
 start. A stand-in compiler (a shell script) makes "building" the native library instant; nothing runs it.
 """
