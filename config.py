@@ -712,7 +712,7 @@ RESUME_MAY_CHANGE = frozenset({
     "epoch_size", "log_interval", "val_while_train", "val_interval", "val_split", "val_amp_level", "eval_shuffle",
     "ckpt_save_dir", "ckpt_save_interval", "ckpt_save_steps", "keep_checkpoint_max", "ckpt_save_policy",
     "num_parallel_workers", "dataset_sink_mode", "mode", "jit_level", "device_target", "dp_mode", "distribute",
-    "data_dir", "max_image_pixels",
+    "data_dir", "max_image_pixels", "precise_bn",
 } | set(RUN_START_OPTIONS))
 
 
