@@ -23,7 +23,8 @@ import yaml
 
 from mindcv.choices import (AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
                             IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES,
-                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, parse_auto_augment)
+                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, COLOR_JITTER_FORM,
+                            color_jitter_factors, parse_auto_augment)
 from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
 from mindcv.utils.io import atomic_write_text
 from mindcv.utils.logger import get_logger
@@ -42,7 +43,7 @@ class Option:
     """One option: its name (the YAML key, ``--name`` on the command line), kind, default and checks.
 
     kind: bool, int, float, str, float_pair (2 floats), float_list (1+ floats), int_list (0+ ints),
-    erase_value (a number, 3 numbers, or "random"). ``low``/``high`` bound numbers (each element of
+    erase_value (a number, 3 numbers, or "random"), color_jitter (a number, or 3 or 4 numbers). ``low``/``high`` bound numbers (each element of
     a list); ``interval`` says which ends are closed, e.g. "[)" for low <= x < high. ``aliases`` are
     further command-line spellings (e.g. ``format`` for ``file_format``).
     """
@@ -120,8 +121,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("ratio", "float_pair", (0.75, 1.333), "RandomResizedCrop aspect-ratio range", low=0, interval="(]"),
         _o("hflip", "float", 0.5, "horizontal flip probability", low=0, high=1),
         _o("vflip", "float", 0.0, "vertical flip probability", low=0, high=1),
-        _o("color_jitter", "float", 0.4, "colour jitter strength (ignored when auto_augment is set); "
-           "None: off", nullable=True, low=0),
+        _o("color_jitter", "color_jitter", 0.4, "colour jitter (ignored when auto_augment is set): a number b "
+           "(brightness, contrast and saturation factors drawn from [max(0, 1 - b), 1 + b]), or 3 or 4 numbers "
+           "[brightness, contrast, saturation(, hue: shift drawn from [-hue, hue], hue <= 0.5)]; None: off",
+           nullable=True),
         _o("interpolation", "str", "bilinear", "resize interpolation", choices=INTERPOLATIONS),
         _o("auto_augment", "str", None, "policy, e.g. randaug-m9-mstd0.5, randaug-m9-mstd0.5-inc1, "
            "autoaug-mstd0.5, trivialaugwide; None: off", nullable=True),
@@ -363,6 +366,18 @@ def _convert_erase_value(value: Any) -> Any:
     return int(number) if number.is_integer() else number
 
 
+def _convert_color_jitter(value: Any) -> Any:
+    """color_jitter: a number, or 3 or 4 numbers (a 1-element list, as ``--color_jitter 0.4`` gives, is a number)."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return None if _is_null(value[0]) else _convert_color_jitter(value[0])
+    try:
+        converted = [_to_float(v) for v in value] if isinstance(value, (list, tuple)) else _to_float(value)
+        color_jitter_factors(converted)
+    except (ConfigError, ValueError):
+        raise ConfigError(COLOR_JITTER_FORM) from None
+    return converted
+
+
 def _convert_list(opt: Option, value: Any) -> Any:
     """A list option: a YAML list / tuple of the element kind with the required length."""
     element, length = LIST_KINDS[opt.kind]
@@ -391,6 +406,8 @@ def convert_value(opt: Option, value: Any) -> Any:
         raise ConfigError(f"a {opt.kind} value, not null")
     if opt.kind == "erase_value":
         return _convert_erase_value(value)
+    if opt.kind == "color_jitter":
+        return _convert_color_jitter(value)
     if opt.kind in LIST_KINDS:
         return _convert_list(opt, value)
     return _convert_scalar(opt, opt.kind, value)
@@ -482,6 +499,8 @@ def _cli_type(opt: Option) -> Callable[[str], Any]:
                 return _convert_scalar(opt, LIST_KINDS[opt.kind][0], text)
             if opt.kind == "erase_value":
                 return text if text.strip().lower() == "random" else _to_float(text)
+            if opt.kind == "color_jitter":
+                return None if _is_null(text) else _to_float(text)
             return convert_value(opt, text)
         except ConfigError as err:
             raise argparse.ArgumentTypeError(f"expects {err}, got {text!r}") from None
@@ -498,6 +517,8 @@ def _add_option(group: argparse._ArgumentGroup, opt: Option) -> None:
         kwargs.update(nargs=LIST_KINDS[opt.kind][1], metavar=LIST_KINDS[opt.kind][0].upper())
     elif opt.kind == "erase_value":
         kwargs.update(nargs="+", metavar="VALUE")
+    elif opt.kind == "color_jitter":
+        kwargs.update(nargs="+", metavar="FACTOR")
     if opt.choices:
         kwargs["metavar"] = "{" + ",".join(str(c) for c in opt.choices) + "}"
     group.add_argument(f"--{opt.name}", *[f"--{alias}" for alias in opt.aliases], dest=opt.name, **kwargs)

@@ -4,6 +4,7 @@ Kept free of MindSpore (standard library only) so that ``--help`` and option err
 auto_augment grammar is here for that reason (mindcv.data.auto_augment maps a parsed string onto native ops).
 """
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
@@ -46,6 +47,28 @@ AUTO_AUGMENT_POLICIES: Tuple[str, ...] = ("randaug", "autoaug", "autoaugr", "tri
 IMAGENET_DEFAULT_MEAN: List[float] = [0.485 * 255, 0.456 * 255, 0.406 * 255]
 IMAGENET_DEFAULT_STD: List[float] = [0.229 * 255, 0.224 * 255, 0.225 * 255]
 DEFAULT_CROP_PCT: float = 0.875
+
+# ---- color_jitter (MindCV: a number, or [brightness, contrast, saturation(, hue)]) ----
+COLOR_JITTER_FORM = "a number >= 0, or a list of 3 or 4 numbers >= 0 [brightness, contrast, saturation(, hue <= 0.5)]"
+MAX_HUE = 0.5  # RandomColorAdjust draws the hue shift from [-hue, hue], hue in [0, 0.5]
+
+
+def color_jitter_factors(value) -> Tuple[float, ...]:
+    """The (brightness, contrast, saturation[, hue]) factors of a color_jitter value, as MindCV reads it: a number b
+    means (b, b, b) and no hue change; 3 or 4 numbers are taken as they are (ValueError naming the form otherwise)."""
+    def number(item) -> bool:
+        return isinstance(item, numbers.Real) and not isinstance(item, bool) and math.isfinite(item)
+
+    if number(value):
+        factors = (float(value),) * 3
+    elif isinstance(value, (list, tuple)) and len(value) in (3, 4) and all(number(v) for v in value):
+        factors = tuple(float(v) for v in value)
+    else:
+        raise ValueError(f"color_jitter must be {COLOR_JITTER_FORM}, got {value!r}")
+    if min(factors) < 0 or (len(factors) == 4 and factors[3] > MAX_HUE):
+        raise ValueError(f"color_jitter must be {COLOR_JITTER_FORM}, got {value!r}")
+    return factors
+
 
 # ---- auto_augment strings (timm / MindCV grammar) ----
 AUGMENT_LEVEL_MAX = 10  # timm's _LEVEL_DENOM: magnitude 10 is each op's maximum
