@@ -113,9 +113,17 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
     return DataBundle(make_train_loader, make_val_loader, steps, num_classes, train_index.class_names, soft)
 
 
+def eval_shard(args, num_items: int, dist: DistInfo) -> List[int]:
+    """This rank's exact share of ``num_items`` evaluation items, in the order it reads them: the split's order, or
+    with ``eval_shuffle`` (MindCV's option) a random order drawn from ``seed``. The shares partition the items
+    either way, so every count, every image's prediction and the accuracies do not depend on it."""
+    return shard_indices(num_items, dist.group_size, dist.rank, shuffle=bool(getattr(args, "eval_shuffle", False)),
+                         seed=args.seed, pad=False)
+
+
 def make_eval_loader_factory(args, index, dist: DistInfo, num_classes: int) -> Callable[[], Iterable]:
     """Loader over this rank's exact share of ``index`` (no padding: every image is counted once)."""
-    indices = shard_indices(len(index), dist.group_size, dist.rank, shuffle=False, pad=False)
+    indices = eval_shard(args, len(index), dist)
     transform = create_transforms(args.dataset, image_resize=args.image_resize, is_training=False,
                                   interpolation=args.interpolation, crop_pct=args.crop_pct,
                                   mean=list(args.mean), std=list(args.std))
