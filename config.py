@@ -23,8 +23,8 @@ import yaml
 
 from mindcv.choices import (AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
                             IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES,
-                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, COLOR_JITTER_FORM,
-                            color_jitter_factors, parse_auto_augment)
+                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, AMP_CAST_LIST_FORM,
+                            COLOR_JITTER_FORM, color_jitter_factors, parse_amp_cast_list, parse_auto_augment)
 from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
 from mindcv.utils.io import atomic_write_text
 from mindcv.utils.logger import get_logger
@@ -43,7 +43,8 @@ class Option:
     """One option: its name (the YAML key, ``--name`` on the command line), kind, default and checks.
 
     kind: bool, int, float, str, float_pair (2 floats), float_list (1+ floats), int_list (0+ ints),
-    erase_value (a number, 3 numbers, or "random"), color_jitter (a number, or 3 or 4 numbers). ``low``/``high`` bound numbers (each element of
+    erase_value (a number, 3 numbers, or "random"), color_jitter (a number, or 3 or 4 numbers), cast_list
+    (mindspore.nn class names, MindCV's "[nn.Conv2d, nn.Dense]"). ``low``/``high`` bound numbers (each element of
     a list); ``interval`` says which ends are closed, e.g. "[)" for low <= x < high. ``aliases`` are
     further command-line spellings (e.g. ``format`` for ``file_format``).
     """
@@ -226,9 +227,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("amp_dtype", "str", "float16", "low precision of amp_level O1-O3: float16, or bfloat16 (no loss "
            "scaling; Ascend only)", choices=AMP_DTYPES),
         _o("val_amp_level", "str", "O0", "precision used for validation", choices=AMP_LEVELS),
-        _o("amp_cast_list", "str", None, "cells cast to fp16 (O1) or kept fp32 (O2), e.g. \"[nn.Conv2d]\"; "
-           "None: MindSpore's lists", nullable=True,
-           unused="MindSpore's own white/black lists are used for every amp_level"),
+        _o("amp_cast_list", "cast_list", None, "cell classes of mindspore.nn cast to amp_dtype by amp_level O1 (its "
+           "white list) or kept in float32 by O2 (its black list), e.g. \"[nn.Conv2d, nn.Dense]\" (subclasses "
+           "count); None: MindSpore's lists; O0 and O3 use none", nullable=True),
         _o("loss_scale_type", "str", "fixed", "fixed, dynamic (drops overflowing steps), or auto",
            choices=LOSS_SCALE_TYPES),
         _o("loss_scale", "float", 1.0, "loss scale (the initial one when dynamic)", low=1),
@@ -379,6 +380,15 @@ def _convert_color_jitter(value: Any) -> Any:
     return converted
 
 
+def _convert_cast_list(value: Any) -> str:
+    """amp_cast_list: MindCV's string "[nn.Conv2d, nn.Dense]" (or a YAML list of the names), kept in that form."""
+    try:
+        names = parse_amp_cast_list(value)
+    except ValueError:
+        raise ConfigError(AMP_CAST_LIST_FORM) from None
+    return "[" + ", ".join(f"nn.{name}" for name in names) + "]"
+
+
 def _convert_list(opt: Option, value: Any) -> Any:
     """A list option: a YAML list / tuple of the element kind with the required length."""
     element, length = LIST_KINDS[opt.kind]
@@ -409,6 +419,8 @@ def convert_value(opt: Option, value: Any) -> Any:
         return _convert_erase_value(value)
     if opt.kind == "color_jitter":
         return _convert_color_jitter(value)
+    if opt.kind == "cast_list":
+        return _convert_cast_list(value)
     if opt.kind in LIST_KINDS:
         return _convert_list(opt, value)
     return _convert_scalar(opt, opt.kind, value)
@@ -502,6 +514,8 @@ def _cli_type(opt: Option) -> Callable[[str], Any]:
                 return text if text.strip().lower() == "random" else _to_float(text)
             if opt.kind == "color_jitter":
                 return None if _is_null(text) else _to_float(text)
+            if opt.kind == "cast_list":
+                return text
             return convert_value(opt, text)
         except ConfigError as err:
             raise argparse.ArgumentTypeError(f"expects {err}, got {text!r}") from None
@@ -589,6 +603,9 @@ def _check_combinations(args: argparse.Namespace) -> None:
         except ValueError as err:
             raise ConfigError(f"option 'auto_augment': {err}") from None
     _check_aug_splits(args)
+    if args.amp_cast_list is not None and args.amp_level in ("O0", "O3"):
+        logger.warning("amp_cast_list %s has no effect with amp_level %s (as in MindCV): it lists the cells O1 casts "
+                       "or O2 keeps in float32", args.amp_cast_list, args.amp_level)
 
 
 def _check_aug_splits(args: argparse.Namespace) -> None:

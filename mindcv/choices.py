@@ -70,6 +70,31 @@ def color_jitter_factors(value) -> Tuple[float, ...]:
     return factors
 
 
+# ---- amp_cast_list (MindCV: a Python list of mindspore.nn cell classes, as a string) ----
+AMP_CAST_LIST_FORM = 'a list of mindspore.nn cell classes, e.g. "[nn.Conv2d, nn.Dense]"'
+_CELL_NAME = re.compile(r"^(?:mindspore\.)?nn\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def parse_amp_cast_list(value) -> Tuple[str, ...]:
+    """The class names (``Conv2d``, ...) of an amp_cast_list: MindCV's string "[nn.Conv2d, nn.Dense]" (or one name,
+    or a list of names); ValueError naming the expected form otherwise. Names are read, never evaluated."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) >= 2 and (text[0], text[-1]) in (("[", "]"), ("(", ")")):
+            text = text[1:-1]
+        items = [item.strip() for item in text.split(",")]
+        if items and not items[-1] and len(items) > 1:  # "(nn.Dense,)"
+            items = items[:-1]
+    elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        items = [item.strip() for item in value]
+    else:
+        items = []
+    matches = [_CELL_NAME.match(item) for item in items]
+    if not items or not all(matches):
+        raise ValueError(f"amp_cast_list must be {AMP_CAST_LIST_FORM}, got {value!r}")
+    return tuple(dict.fromkeys(match.group(1) for match in matches))
+
+
 # ---- auto_augment strings (timm / MindCV grammar) ----
 AUGMENT_LEVEL_MAX = 10  # timm's _LEVEL_DENOM: magnitude 10 is each op's maximum
 TRIVIALAUG_BINS = 31

@@ -20,6 +20,7 @@ from ..utils.checkpoint import CheckpointError, load_param_dict, read_checkpoint
 from ..utils.cli import ConfigError
 from ..utils.distributed import DistInfo
 from ..utils.logger import get_logger
+from .amp import apply_amp, cast_list_classes
 from .checkpoint_manager import find_resume_checkpoint
 from .context import amp_dtype_of, apply_jit_level
 from .evaluate import EvalStep
@@ -151,9 +152,8 @@ def build_model(args, num_classes: int) -> nn.Cell:
     model = create_model(args.model, num_classes=num_classes, pretrained=args.pretrained,
                          in_channels=args.in_channels, checkpoint_path=args.ckpt_path, drop_rate=args.drop_rate,
                          drop_path_rate=args.drop_path_rate, mixconv_impl=args.mixconv_impl)
-    if args.amp_level != "O0":
-        ms.amp.auto_mixed_precision(model, args.amp_level, dtype=amp_dtype_of(args))
-    return model
+    cast_list = cast_list_classes(args.amp_cast_list) if args.amp_cast_list else None
+    return apply_amp(model, args.amp_level, amp_dtype_of(args), cast_list)
 
 
 @dataclass
