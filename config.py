@@ -160,8 +160,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("pretrained", "bool", False, "start from the published ImageNet weights"),
         _o("ckpt_path", "str", "", "initial weights from this checkpoint file"),
         _o("resume", "str", "", "resume training: a checkpoint path, or auto for the latest in ckpt_save_dir"),
-        _o("resume_opt", "bool", False, "with ckpt_path: also restore the optimizer state",
-           unused="ckpt_path loads weights only; use --resume to continue a run with its optimizer state"),
+        _o("resume_opt", "bool", False, "with ckpt_path (MindCV's way to continue a run): also restore the optimizer "
+           "state (moments, global step; loss scale and EMA when present) from that checkpoint, or else from "
+           "MindCV's optim_<model>.ckpt in ckpt_save_dir, and continue where its global step stands on this run's "
+           "schedule, up to epoch_size epochs in all (MindCV trains epoch_size more)"),
         _o("keep_checkpoint_max", "int", 10, "checkpoints kept", low=1),
         _o("ckpt_save_dir", "str", "./ckpt", "output directory (checkpoints, logs, effective config)"),
         _o("ckpt_save_interval", "int", 1, "epochs between checkpoints", low=1),
@@ -603,6 +605,9 @@ def _check_combinations(args: argparse.Namespace) -> None:
         except ValueError as err:
             raise ConfigError(f"option 'auto_augment': {err}") from None
     _check_aug_splits(args)
+    if args.resume_opt and not args.ckpt_path and not args.resume:
+        raise ConfigError("resume_opt restores the optimizer state that goes with ckpt_path's weights: set ckpt_path "
+                          "to a training checkpoint (or use --resume auto / --resume FILE)")
     if args.amp_cast_list is not None and args.amp_level in ("O0", "O3"):
         logger.warning("amp_cast_list %s has no effect with amp_level %s (as in MindCV): it lists the cells O1 casts "
                        "or O2 keeps in float32", args.amp_cast_list, args.amp_level)

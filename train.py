@@ -51,7 +51,7 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
                                build_train_step, check_new_run_dir, resolve_resume, set_context, set_seeds)
     from mindcv.utils.distributed import init_distributed, weights_fingerprint
 
-    check_new_run_dir(args.ckpt_save_dir, args.resume)
+    check_new_run_dir(args.ckpt_save_dir, args.resume or (args.ckpt_path if args.resume_opt else ""))
     args = set_context(args)
     dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv))
     logger.info("rank %d of %d; device %s, mode %s, jit level %s", dist.rank, dist.group_size, args.device_target,
@@ -60,7 +60,7 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
     data = build_loaders(args, dist)
     model = build_model(args, data.num_classes)
     parts = build_train_step(args, model, data, dist)
-    start = resolve_resume(args, parts.train_step, dist)
+    start = resolve_resume(args, parts.train_step, dist, data.steps_per_epoch)
     if dist.is_main:
         config_path = os.path.join(args.ckpt_save_dir, "config.yaml")
         save_config(args, config_path)

@@ -2,7 +2,7 @@
 import os
 import random
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -220,10 +220,64 @@ class ResumePoint:
     path: Optional[str] = None
 
 
-def resolve_resume(args, train_step: nn.Cell, dist: DistInfo) -> ResumePoint:
+def mindcv_optimizer_file(args) -> str:
+    """Where MindCV's training saves the optimizer state beside its checkpoints: <ckpt_save_dir>/optim_<model>.ckpt."""
+    return os.path.join(args.ckpt_save_dir, f"optim_{args.model}.ckpt")
+
+
+def _optimizer_state(train_step: nn.Cell) -> Tuple[List[str], List[str]]:
+    """(names the optimizer needs to continue: moments, global_step, ...; other training state of the step: loss
+    scale, EMA, accumulated gradients), without the model's weights and the learning rate (from this run's config)."""
+    weights = {p.name for p in train_step.net_with_loss.network.get_parameters()}
+    needed = [p.name for p in train_step.optimizer.get_parameters()
+              if p.name not in weights and "learning_rate" not in p.name]
+    optional = [p.name for p in train_step.get_parameters()
+                if p.name not in weights and p.name not in needed and "learning_rate" not in p.name]
+    return needed, optional
+
+
+def restore_optimizer(args, train_step: nn.Cell, steps_per_epoch: int) -> ResumePoint:
+    """resume_opt with ckpt_path (MindCV's way to continue a run): the optimizer state from the checkpoint itself
+    (a training checkpoint, this project's or MindCV's, holds it) or else from MindCV's optim_<model>.ckpt in
+    ckpt_save_dir, with the loss scale and EMA state found there; the run continues where its global_step stands
+    on this run's schedule (up to epoch_size epochs in all, as --resume)."""
+    needed, optional = _optimizer_state(train_step)
+    candidates = [args.ckpt_path, mindcv_optimizer_file(args)]
+    missing: List[str] = needed
+    for path in [c for c in candidates if os.path.isfile(c)]:
+        params = load_param_dict(path)
+        missing = [n for n in needed if n not in params]
+        if not missing:
+            break
+    else:
+        raise CheckpointError(
+            f"resume_opt: found no state of optimizer '{args.opt}' in {' or '.join(candidates)} (missing "
+            f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}): use a training checkpoint of this "
+            f"optimizer, or drop resume_opt to start from ckpt_path's weights")
+    state = {n: params[n] for n in needed + [o for o in optional if o in params]}
+    try:
+        ms.load_param_into_net(train_step, state, strict_load=True)
+    except (RuntimeError, ValueError) as err:
+        raise CheckpointError(f"resume_opt: the optimizer state in {path} does not fit this run (another model or "
+                              f"optimizer?): {str(err).splitlines()[0]}") from None
+    step = int(np.asarray(params["global_step"].asnumpy()).reshape(-1)[0]) if "global_step" in params else 0
+    updates_per_epoch = max(1, steps_per_epoch // args.gradient_accumulation_steps)
+    point = ResumePoint(step // updates_per_epoch, (step % updates_per_epoch) * args.gradient_accumulation_steps,
+                        path)
+    logger.info("resume_opt: optimizer state (%d tensors%s) from %s, global step %d: continuing at epoch %d%s",
+                len(state), ", with " + ", ".join(sorted({n.split(".")[0] for n in state if n in optional}))
+                if any(n in optional for n in state) else "", path, step, point.epoch + 1,
+                f" after step {point.step}" if point.step else "")
+    return point
+
+
+def resolve_resume(args, train_step: nn.Cell, dist: DistInfo, steps_per_epoch: int = 0) -> ResumePoint:
     """Restore the full training state from ``resume`` (a path, or ``auto``: the newest readable epoch or
-    recovery checkpoint in ckpt_save_dir); returns where to continue."""
+    recovery checkpoint in ckpt_save_dir), or the optimizer state with ``resume_opt`` and ``ckpt_path``
+    (``steps_per_epoch`` places the run on its schedule); returns where to continue."""
     if not args.resume:
+        if getattr(args, "resume_opt", False) and args.ckpt_path:
+            return restore_optimizer(args, train_step, steps_per_epoch)
         return ResumePoint()
     if args.resume == "auto":
         found = find_resume_checkpoint(args.ckpt_save_dir, args.model)
