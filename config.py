@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from mindcv.choices import (AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
-                            IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES,
+                            IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, MAX_CROP_PCT, LOSS_SCALE_TYPES, LOSSES,
                             MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, AMP_CAST_LIST_FORM,
                             COLOR_JITTER_FORM, color_jitter_factors, parse_amp_cast_list, parse_auto_augment)
 from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
@@ -140,7 +140,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("re_max_attempts", "int", 10, "random erasing attempts per image", low=1),
         _o("mean", "float_list", IMAGENET_DEFAULT_MEAN, "per-channel mean (0-255 scale)"),
         _o("std", "float_list", IMAGENET_DEFAULT_STD, "per-channel std (0-255 scale)", low=0, interval="(]"),
-        _o("crop_pct", "float", 0.875, "evaluation centre-crop fraction", low=0, high=1, interval="(]"),
+        _o("crop_pct", "float", 0.875, "evaluation centre-crop fraction: the short side is resized to image_resize / "
+           "crop_pct, then the centre image_resize x image_resize is cropped; above 1 (MindCV's volo_d4 uses 1.15) "
+           "the crop is larger than the resized image and padded with zeros, as in MindCV and timm; at most 2 "
+           "(a larger value is more likely a percentage typed by mistake)", low=0, high=MAX_CROP_PCT, interval="(]"),
         _o("mixup", "float", 0.0, "mixup Beta(alpha, alpha); 0: off", low=0),
         _o("cutmix", "float", 0.0, "cutmix Beta(alpha, alpha); 0: off", low=0),
         _o("cutmix_prob", "float", 1.0, "probability of applying mixup/cutmix to a batch", low=0, high=1),

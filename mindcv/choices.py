@@ -47,6 +47,9 @@ AUTO_AUGMENT_POLICIES: Tuple[str, ...] = ("randaug", "autoaug", "autoaugr", "tri
 IMAGENET_DEFAULT_MEAN: List[float] = [0.485 * 255, 0.456 * 255, 0.406 * 255]
 IMAGENET_DEFAULT_STD: List[float] = [0.229 * 255, 0.224 * 255, 0.225 * 255]
 DEFAULT_CROP_PCT: float = 0.875
+# crop_pct above 1 pads the centre crop with zeros (MindCV, timm; MindCV's volo_d4 recipe uses 1.15); larger than 2
+# is taken for a percentage typed by mistake (87.5 would resize a 224 crop's image to 2 pixels)
+MAX_CROP_PCT: float = 2.0
 
 # ---- color_jitter (MindCV: a number, or [brightness, contrast, saturation(, hue)]) ----
 COLOR_JITTER_FORM = "a number >= 0, or a list of 3 or 4 numbers >= 0 [brightness, contrast, saturation(, hue <= 0.5)]"

@@ -187,7 +187,7 @@ def test_enumerated_values_match_case_insensitively():
 @pytest.mark.parametrize("argv, phrase", [(["--hflip", "1.5"], "in [0, 1]"),
                                           (["--batch_size", "0"], ">= 1"),
                                           (["--label_smoothing", "1.0"], "in [0, 1)"),
-                                          (["--crop_pct", "0"], "in (0, 1]"),
+                                          (["--crop_pct", "0"], "in (0, 2]"),
                                           (["--loss_scale", "0.5"], ">= 1")])
 def test_ranges(capsys, argv, phrase):
     assert phrase in cli_error(argv, capsys)

@@ -17,7 +17,8 @@ from typing import List, Sequence, Tuple, Union
 from mindspore.dataset import vision
 from mindspore.dataset.vision import Inter
 
-from ..choices import DATASETS, DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, color_jitter_factors
+from ..choices import (DATASETS, DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, MAX_CROP_PCT,
+                       color_jitter_factors)
 from .auto_augment import create_auto_augment
 
 __all__ = ["create_transforms", "transforms_imagenet_train", "transforms_imagenet_eval", "interpolation_mode",
@@ -153,8 +154,8 @@ def transforms_imagenet_eval(
 ) -> list:
     """Eval ops: decode, resize the short side to image_resize / crop_pct, centre crop, normalise, CHW."""
     image_resize = _check_size(image_resize)
-    if not isinstance(crop_pct, Real) or not 0 < crop_pct <= 1:
-        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct!r}")
+    if not isinstance(crop_pct, Real) or not 0 < crop_pct <= MAX_CROP_PCT:
+        raise ValueError(f"crop_pct must be in (0, {MAX_CROP_PCT:g}], got {crop_pct!r}")
     mean, std = _check_mean_std(mean, std)
     return [
         vision.Decode(),
