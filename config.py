@@ -90,6 +90,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("distribute", "bool", False, "data-parallel training over all launched processes (msrun)"),
         _o("val_while_train", "bool", False, "evaluate on the validation split during training"),
         _o("val_interval", "int", 1, "epochs between validations while training", low=1),
+        _o("precise_bn", "int", None, "before each validation while training, recompute every BatchNorm layer's "
+           "moving statistics as their mean over this many training batches (precise BN: the moving averages lag a "
+           "fast-changing network); 0: off; None: auto, 10 batches when an epoch has at most 1000 steps, else off",
+           nullable=True, low=0),
         _o("log_interval", "int", 100, "steps between training log lines", low=1),
         _o("seed", "int", 42, "seed of numpy, random and mindspore", low=0),
         _o("device_target", "str", None, "Ascend, GPU or CPU; None: the device this MindSpore build runs on",
@@ -101,20 +105,25 @@ GROUPS: List[Tuple[str, List[Option]]] = [
            "averaged by nn.DistributedGradReducer)", choices=DP_MODES),
     ]),
     ("Dataset", [
-        _o("dataset", "str", "imagenet", "dataset name (an image folder tree for imagenet)"),
+        _o("dataset", "str", "imagenet", "dataset name: imagenet / folder (an image folder tree "
+           "<data_dir>/<split>/<class>/<image>), digits (the embedded demo set), or a public dataset in its "
+           "published files: mnist, cifar10, cifar100 (binary version), flowers102, pets (Oxford-IIIT Pet)"),
         _o("data_dir", "str", "./", "dataset root directory"),
-        _o("train_split", "str", "train", "sub-directory / split used for training"),
-        _o("val_split", "str", "val", "sub-directory / split used for validation"),
-        _o("dataset_download", "bool", False, "download the dataset if the dataset supports it",
-           unused="no dataset here is downloaded: prepare the ImageNet folders by hand; digits is written from "
-                  "scikit-learn on first use"),
+        _o("train_split", "str", "train", "sub-directory / split used for training (public datasets: train; "
+           "flowers102 and pets: their published train + val lists)"),
+        _o("val_split", "str", "val", "sub-directory / split used for validation (public datasets: val or test, "
+           "both read the published test split)"),
+        _o("dataset_download", "bool", False, "download a public dataset (mnist, cifar10, cifar100, flowers102, "
+           "pets) into data_dir once: the publisher's files, checked against their published MD5, resumable, "
+           "extracted in place; MINDCV_MIRROR and MINDCV_OFFLINE apply as for pretrained weights"),
         _o("num_parallel_workers", "int", 8, "data-loading worker threads", low=1),
         _o("shuffle", "bool", True, "shuffle the training set"),
         _o("num_samples", "int", None, "use only this many samples; None: all", nullable=True, low=1),
         _o("batch_size", "int", 128, "batch size per device", low=1),
         _o("drop_remainder", "bool", True, "drop the last incomplete training batch"),
-        _o("aug_repeats", "int", 0, "repeated augmentation count (0 or 1: off)", low=0,
-           unused="repeated augmentation is not implemented; every image is seen once per epoch"),
+        _o("aug_repeats", "int", 0, "repeated augmentation (DeiT, as MindCV): each image of an epoch is read this "
+           "many times, the copies spread over the devices and augmented independently; the epoch keeps its "
+           "length, so it covers 1/aug_repeats of the images (a new draw each epoch); 0 or 1: off", low=0),
     ]),
     ("Augmentation", [
         _o("image_resize", "int", 224, "training crop / evaluation image size", low=1),

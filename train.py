@@ -48,12 +48,17 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
     """Build the run from the checked options and train it."""
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.engine import (Trainer, TrainerConfig, TrainingDiverged, build_loaders, build_model,
-                               build_train_step, check_new_run_dir, resolve_resume, set_context, set_seeds)
+                               build_train_step, check_new_run_dir, precise_bn_batches, resolve_resume, set_context,
+                               set_seeds)
     from mindcv.utils.distributed import init_distributed, weights_fingerprint
 
+    from mindcv.models.registry import model_entrypoint
+
+    model_entrypoint(args.model)  # an unknown model name is refused before any data is read
     check_new_run_dir(args.ckpt_save_dir, args.resume or (args.ckpt_path if args.resume_opt else ""))
     args = set_context(args)
-    dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv))
+    dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv),
+                            args.device_target, os.path.join(args.ckpt_save_dir, "msrun_logs"))
     logger.info("rank %d of %d; device %s, mode %s, jit level %s", dist.rank, dist.group_size, args.device_target,
                 "graph" if args.mode == 0 else "PyNative", args.jit_level)
     set_seeds(args.seed)  # the same on every rank: identical initial weights by construction
@@ -73,11 +78,13 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
         ckpt_save_interval=args.ckpt_save_interval, ckpt_save_steps=args.ckpt_save_steps,
         keep_checkpoint_max=args.keep_checkpoint_max, ckpt_save_policy=args.ckpt_save_policy,
         gradient_accumulation_steps=args.gradient_accumulation_steps, dataset_sink_mode=args.dataset_sink_mode,
+        views_per_image=max(args.aug_splits, 1),
+        precise_bn_batches=precise_bn_batches(args.precise_bn, data.steps_per_epoch) if args.val_while_train else 0,
         meta={"model_name": args.model, "num_classes": data.num_classes,
               "class_names": json.dumps(data.class_names[:data.num_classes])},
     )
     trainer = Trainer(parts.train_step, data.make_train_loader, cfg, dist, parts.eval_step, data.make_val_loader,
-                      stop=stop)
+                      stop=stop, network=model)
     try:
         history = trainer.fit()  # SIGINT / SIGTERM: finish the step, save the state, exit 130 / 143
     except TrainingDiverged as err:

@@ -20,9 +20,12 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from throughput import find_torch_peer, parse_shape, torch_available  # noqa: E402  (no MindSpore import)
+# shared with throughput.py (which imports no MindSpore at module level): as a script, this file's folder is
+# sys.path[0]; as part of the benchmarks package (python -m benchmarks.memory), the relative import finds it
+try:
+    from .throughput import find_torch_peer, parse_shape, torch_available
+except ImportError:
+    from throughput import find_torch_peer, parse_shape, torch_available
 
 RESULT_TAG = "MEMORY_RESULT "
 

@@ -40,7 +40,9 @@ INTERPOLATIONS: Tuple[str, ...] = ("bilinear", "bicubic", "nearest", "area", "pi
 MIXCONV_IMPLS: Tuple[str, ...] = ("auto", "split", "fused", "native")
 # dataset names read as an image-folder tree (<root>/<split>/<class>/<image>); digits is the embedded demo set
 FOLDER_DATASETS: Tuple[str, ...] = ("", "imagenet", "folder")
-DATASETS: Tuple[str, ...] = FOLDER_DATASETS + ("digits",)
+# public datasets read from their published files (and downloadable): mindcv.data.create_index
+PUBLIC_DATASETS: Tuple[str, ...] = ("mnist", "cifar10", "cifar100", "flowers102", "pets")
+DATASETS: Tuple[str, ...] = FOLDER_DATASETS + ("digits",) + PUBLIC_DATASETS
 AUTO_AUGMENT_POLICIES: Tuple[str, ...] = ("randaug", "autoaug", "autoaugr", "trivialaugwide")
 
 # ImageNet mean and std in 0-255 pixel units, as MindCV passes them to vision.Normalize

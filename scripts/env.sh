@@ -7,8 +7,33 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${MIXNET_HOME:-$HOME/.cache/mixnet-ms}"
-PY="${PYTHON:-python3}"
-HASH="$(cd "$ROOT" && cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)"
+# Python 3.10-3.12: the versions MindSpore 2.10 ships wheels for (pyproject.toml's requires-python says the same)
+SUPPORTED="3.10 3.11 3.12"
+supported() {  # supported PYTHON: true when that interpreter runs and is one of SUPPORTED
+  local version
+  version="$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" || return 1
+  [[ " $SUPPORTED " == *" $version "* ]]
+}
+if [ -n "${PYTHON:-}" ]; then
+  if ! supported "$PYTHON"; then
+    echo "[env] error: PYTHON=$PYTHON is not Python ${SUPPORTED// /, } (MindSpore 2.10 has wheels for those only)" >&2
+    exit 2
+  fi
+  PY="$PYTHON"
+else
+  PY=""
+  for candidate in python3 python3.12 python3.11 python3.10; do
+    if supported "$candidate"; then PY="$candidate"; break; fi
+  done
+  if [ -z "$PY" ]; then
+    echo "[env] error: no Python ${SUPPORTED// /, } found (python3 is $(python3 --version 2>&1 || echo missing));" \
+      "MindSpore 2.10 has wheels for those only: install one, or set PYTHON=/path/to/python3.12" >&2
+    exit 2
+  fi
+fi
+# keyed by the requirements and the interpreter's version: each Python gets its own environment
+HASH="$(cd "$ROOT" && { cat requirements.txt requirements-dev.txt; "$PY" -c 'import sys; print(sys.version_info[:2])'; } \
+  | sha256sum | cut -c1-12)"
 VENV="$CACHE/venvs/$HASH"
 if [ ! -f "$VENV/.complete" ]; then
   echo "[env] creating $VENV (first run installs MindSpore, ~1 GB, a few minutes)" >&2

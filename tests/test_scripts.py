@@ -25,3 +25,15 @@ def test_a_path_argument_runs_only_that_path():
 def test_options_alone_keep_the_whole_suite():
     files = _collected("-k", "test_scheduler or test_readme")
     assert {"tests/test_scheduler.py", "tests/test_readme.py"} <= files
+
+
+def test_benchmarks_share_code_without_editing_the_import_path():
+    import glob
+    import sys
+
+    for path in glob.glob(os.path.join(ROOT, "benchmarks", "*.py")):
+        text = open(path, encoding="utf-8").read()
+        assert "sys.path.insert" not in text and "sys.path.append" not in text, path
+    for argv in (["benchmarks/memory.py", "--help"], ["-m", "benchmarks.memory", "--help"]):
+        result = subprocess.run([sys.executable] + argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "usage: memory.py" in result.stdout, result.stderr[-2000:]

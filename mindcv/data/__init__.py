@@ -1,15 +1,21 @@
-"""Data: ImageNet-layout datasets, MindCV's augmentation recipe, Mixup/CutMix, loaders, the digits demo set."""
+"""Data: ImageNet-layout datasets, the public datasets (mnist, cifar10, cifar100, flowers102, pets), MindCV's
+augmentation recipe, Mixup/CutMix, loaders, the digits demo set."""
 from .auto_augment import SUPPORTED_POLICIES, create_auto_augment, parse_auto_augment
 from .constants import DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from .dataset_factory import (DatasetError, FolderIndex, create_dataset, get_class_names, image_files,
-                              scan_image_folder, subfolders)
+from .dataset_factory import (PUBLISHED_DATASETS, DatasetError, FolderIndex, create_dataset, create_index,
+                              get_class_names, get_dataset_class_names, image_files, scan_image_folder, subfolders)
+from .reader_index import ReaderIndex
 from .loader import create_loader, labels_are_soft
 from .mixup import Mixup
 from .transforms_factory import create_transforms
 
 __all__ = [
     "create_dataset",
+    "create_index",
     "get_class_names",
+    "get_dataset_class_names",
+    "PUBLISHED_DATASETS",
+    "ReaderIndex",
     "scan_image_folder",
     "image_files",
     "subfolders",

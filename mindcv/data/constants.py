@@ -9,6 +9,7 @@ __all__ = [
     "IMAGENET_DEFAULT_STD",
     "IMAGE_EXTENSIONS",
     "DATA_CACHE_ENV",
+    "ARRAY_DATASETS",
 ]
 
 # File name endings read as images by the folder datasets (compared case-insensitively).
@@ -16,3 +17,6 @@ IMAGE_EXTENSIONS: Tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
 
 # Environment variable naming the cache directory of embedded datasets (default ~/.cache/mindcv).
 DATA_CACHE_ENV: str = "MINDCV_DATA_CACHE"
+
+# Datasets whose reader yields decoded HWC uint8 arrays instead of encoded image files (no decode in the transforms).
+ARRAY_DATASETS: Tuple[str, ...] = ("mnist", "cifar10", "cifar100")

@@ -1,4 +1,8 @@
-"""create_dataset: ImageNet-layout image folders (and the embedded digits) as a MindSpore dataset.
+"""create_dataset: ImageNet-layout image folders, the embedded digits and the public datasets as MindSpore datasets.
+
+Public datasets in their published form (``create_index``; see their modules): mnist (idx files), cifar10 and
+cifar100 (binary version), flowers102 (MindSpore's readers), pets (a file list like the folders below); with
+``download`` their published files are fetched once, verified and extracted into the root.
 
 Layout read: ``root/<split>/<class>/<image>`` (images may sit in sub-folders of a class folder).
 Class index = position of the class folder name in the sorted list of ``root/train``'s class
@@ -17,21 +21,32 @@ naming the file. With ``verify_images=True`` every file is checked before the da
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 import mindspore.dataset as ds
 
 from ..choices import FOLDER_DATASETS
-from ..utils.cli import UserError
 from ..utils.logger import get_logger
+from .cifar import CIFAR10, CIFAR100
 from .constants import IMAGE_EXTENSIONS
+from .dataset_download import download_dataset
+from .errors import DatasetError
+from .flowers102 import FLOWERS102
 from .image_check import check_image_bytes
+from .mnist import MNIST
+from .pets import PETS, Pets
+from .published import PublishedDataset, default_dataset_root
+from .reader_index import ReaderIndex
+from .sampler import RepeatAugSampler
 
 __all__ = [
     "create_dataset",
+    "create_index",
     "get_class_names",
+    "get_dataset_class_names",
+    "PUBLISHED_DATASETS",
     "scan_image_folder",
     "DatasetError",
     "ImageFolderSource",
@@ -45,11 +60,9 @@ _logger = get_logger(__name__)
 
 FOLDER_DATASET_NAMES = FOLDER_DATASETS
 _EMBEDDED_NAMES = ("digits",)
+# the public datasets in their published layouts, by name
+PUBLISHED_DATASETS: Dict[str, PublishedDataset] = {d.name: d for d in (MNIST, CIFAR10, CIFAR100, FLOWERS102, PETS)}
 _BAD_IMAGE_POLICIES = ("skip", "error")
-
-
-class DatasetError(UserError, ValueError):
-    """A dataset cannot be built from the given root/split/options; the message names the path."""
 
 
 def _split_dir(root: str, split: str) -> str:
@@ -128,6 +141,7 @@ def scan_image_folder(root: str, split: str = "train",
         raise DatasetError(f"class folder(s) {unknown[:5]} in '{split_dir}' have no counterpart among the training "
                            f"classes (the folders of '{os.path.join(root, 'train')}'): class indices come from "
                            f"train's folder names")
+    _logger.info(f"scanning {split_dir}: {len(split_classes)} class folders ...")
     samples: List[Tuple[str, int]] = []
     for name in split_classes:
         class_dir = os.path.join(split_dir, name)
@@ -270,11 +284,12 @@ def _resolve_root(name: str, root: str, download: bool) -> str:
                                f"demo") from None
     if name not in FOLDER_DATASET_NAMES:
         raise DatasetError(f"unknown dataset name {name!r} (config key dataset): supported are "
-                           f"{list(FOLDER_DATASET_NAMES + _EMBEDDED_NAMES)} ('' / 'imagenet' / 'folder' read "
-                           f"<root>/<split>/<class>/<image>)")
+                           f"{list(FOLDER_DATASET_NAMES + _EMBEDDED_NAMES) + list(PUBLISHED_DATASETS)} ('' / "
+                           f"'imagenet' / 'folder' read <root>/<split>/<class>/<image>)")
     if download:
-        raise DatasetError(f"dataset {name or 'folder'!r} cannot be downloaded: place it at root (config key "
-                           f"data_dir) as <root>/<split>/<class>/<image> and set download to False")
+        raise DatasetError(f"dataset {name or 'folder'!r} cannot be downloaded (only {list(PUBLISHED_DATASETS)} "
+                           f"can): place it at root (config key data_dir) as <root>/<split>/<class>/<image> and set "
+                           f"download to False")
     return root
 
 
@@ -288,6 +303,7 @@ class FolderIndex:
     split: str
     on_bad_image: str = "skip"
     bad_images: Dict[str, str] = field(default_factory=dict)  # shared by every dataset built from this index
+    images_dir: Optional[str] = None  # where the images are when not in class folders (pets)
 
     @classmethod
     def scan(cls, name: str, root: str, split: str = "train", class_names: Optional[Sequence[str]] = None,
@@ -306,8 +322,8 @@ class FolderIndex:
 
     @property
     def split_dir(self) -> str:
-        """The directory holding the split's class folders."""
-        return _split_dir(self.root, self.split)
+        """The directory holding the split's class folders (or its images)."""
+        return self.images_dir or _split_dir(self.root, self.split)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -350,6 +366,57 @@ class FolderIndex:
         return dataset
 
 
+DatasetIndex = Union[FolderIndex, ReaderIndex]
+
+
+def _published_folder(spec: PublishedDataset, root: str, download: bool) -> str:
+    """The folder of a public dataset's files (downloaded there first when asked for)."""
+    root = os.path.abspath(os.path.expanduser(root or default_dataset_root(spec.name)))
+    if download and not spec.is_complete(root):
+        download_dataset(spec.name, spec.resources, root)
+    return spec.folder(root)
+
+
+def create_index(name: str, root: str, split: str = "train", class_names: Optional[Sequence[str]] = None,
+                 download: bool = False, on_bad_image: str = "skip", verify_images: bool = False) -> DatasetIndex:
+    """The validated sample list of one split of any dataset name: a FolderIndex or a ReaderIndex.
+
+    Both give ``samples`` ((path or record id, label) pairs), ``class_names``, ``len()``, ``num_classes()``,
+    ``split_dir``, ``bad_images`` and ``dataset(indices, num_parallel_workers, seed, sampler)``. class_names:
+    the label order to use for a folder dataset; a public dataset has its own, which must then agree.
+    download: fetch a public dataset's published files into root first (root empty: the data cache).
+    """
+    if not isinstance(name, str):
+        raise DatasetError(f"dataset name must be a string, got {name!r}")
+    spec = PUBLISHED_DATASETS.get(name.lower())
+    if spec is None:
+        return FolderIndex.scan(name, root, split, class_names=class_names, download=download,
+                                on_bad_image=on_bad_image, verify_images=verify_images)
+    if not isinstance(split, str):
+        raise DatasetError(f"split must be a string such as 'train' or 'val', got {split!r}")
+    _check_policy(on_bad_image)
+    folder = _published_folder(spec, root, download)
+    if isinstance(spec, Pets):
+        samples, names = spec.file_list(folder, split)
+        if verify_images:
+            samples = _verify_all(samples, on_bad_image)
+        index = FolderIndex(samples, names, folder, split, on_bad_image, images_dir=os.path.join(folder, "images"))
+    else:
+        index = spec.index(folder, split)
+    if class_names is not None and list(class_names) != list(index.class_names):
+        raise DatasetError(f"dataset {spec.name} has its own classes {index.class_names[:3]}..., not the "
+                           f"{len(class_names)} classes asked for {list(class_names)[:3]}...")
+    return index
+
+
+def get_dataset_class_names(name: str, root: str, split: str = "train") -> List[str]:
+    """Class names in label order of any dataset name (for a folder dataset, get_class_names(root, split))."""
+    spec = PUBLISHED_DATASETS.get(str(name).lower())
+    if spec is None:
+        return get_class_names(root, split)
+    return spec.class_names(_published_folder(spec, root, download=False))
+
+
 def create_dataset(
     name: str = "",
     root: str = "",
@@ -365,29 +432,35 @@ def create_dataset(
     verify_images: bool = False,
     num_aug_repeats: int = 0,
 ) -> ds.Dataset:
-    """A dataset of (image bytes, int32 label) rows read from root/split/<class>/<image>.
+    """A dataset of (image, int label) rows: image bytes from root/split/<class>/<image>, or a public dataset.
 
     name: '' / 'imagenet' / 'folder' read ``root``; 'digits' reads the embedded digits (prepared
-    on first use at ``root`` or in the cache dir). num_samples: rows per epoch (per shard when
-    sharded). num_shards / shard_id: data-parallel sharding with MindSpore's DistributedSampler,
-    each shard a disjoint 1/N of the data; its shuffle order follows MindSpore's global dataset
-    seed, so every rank must use the same seed. seed: sets that global seed, which fixes the
-    shuffle order and the random augmentations created afterwards. on_bad_image / verify_images:
-    see the module docstring. The returned dataset has attributes ``class_names``,
-    ``num_classes()`` and ``bad_images`` (path -> reason of the files skipped so far).
+    on first use at ``root`` or in the cache dir); mnist, cifar10, cifar100, flowers102, pets read
+    their published files at ``root`` (fetched there first with ``download``; see create_index).
+    num_samples: rows per epoch (per shard when sharded). num_shards / shard_id: data-parallel
+    sharding with MindSpore's DistributedSampler, each shard a disjoint 1/N of the data; its shuffle
+    order follows MindSpore's global dataset seed, so every rank must use the same seed. seed: sets
+    that global seed, which fixes the shuffle order and the random augmentations created afterwards.
+    num_aug_repeats > 1: repeated augmentation (a RepeatAugSampler, as MindCV; its order is drawn
+    from ``seed``, else 0, and changes at every pass). on_bad_image / verify_images: see the module
+    docstring. The returned dataset has attributes ``class_names``, ``num_classes()`` and
+    ``bad_images`` (path -> reason of the files skipped so far).
     """
     if not isinstance(name, str):
         raise DatasetError(f"dataset name must be a string, got {name!r}")
     _check_dataset_args(split, shuffle, num_samples, num_shards, shard_id, num_parallel_workers, seed)
-    _check_policy(on_bad_image)
-    if num_aug_repeats not in (0, 1):
-        raise DatasetError(f"num_aug_repeats={num_aug_repeats!r}: repeated augmentation is not supported (use 0)")
-    index = FolderIndex.scan(name, root, split, download=download, on_bad_image=on_bad_image,
-                             verify_images=verify_images)
+    _check_int("num_aug_repeats", num_aug_repeats, 0, allow_none=False)
+    if num_aug_repeats > 1 and num_samples is not None:
+        raise DatasetError("num_samples and num_aug_repeats cannot be set together (as in MindCV)")
+    index = create_index(name, root, split, download=download, on_bad_image=on_bad_image,
+                         verify_images=verify_images)
     if seed is not None:
         ds.config.set_seed(seed)  # before the sampler: MindSpore samplers take the global seed when built
-    dataset = index.dataset(num_parallel_workers=num_parallel_workers,
-                            sampler=_make_sampler(shuffle, num_samples, num_shards, shard_id))
+    if num_aug_repeats > 1:
+        sampler = RepeatAugSampler(len(index), num_aug_repeats, num_shards or 1, shard_id or 0, shuffle, seed or 0)
+    else:
+        sampler = _make_sampler(shuffle, num_samples, num_shards, shard_id)
+    dataset = index.dataset(num_parallel_workers=num_parallel_workers, sampler=sampler)
     _logger.info(f"dataset {name.lower() or 'folder'} split '{split}': {len(index)} images, "
                  f"{index.num_classes()} classes from {index.split_dir}"
                  + (f" (shard {shard_id} of {num_shards})" if num_shards else ""))

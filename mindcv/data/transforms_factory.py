@@ -8,6 +8,8 @@ HWC2CHW and RandomErasing(re_prob, re_scale, re_ratio, re_value) on the CHW floa
 Eval: Decode, Resize(short side to floor(image_resize / crop_pct), interpolation),
 CenterCrop(image_resize), Normalize, HWC2CHW. mean / std are in 0-255 pixel units (MindCV's).
 Every op is MindSpore's native C++ op except RandomErasing, which MindSpore implements in Python.
+Datasets read as decoded arrays (mnist, cifar10, cifar100) get the same pipelines without decoding:
+RandomResizedCrop in place of RandomCropDecodeResize, no Decode before the eval Resize.
 """
 import difflib
 import math
@@ -20,6 +22,7 @@ from mindspore.dataset.vision import Inter
 from ..choices import (DATASETS, DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, MAX_CROP_PCT,
                        color_jitter_factors)
 from .auto_augment import create_auto_augment
+from .constants import ARRAY_DATASETS
 
 __all__ = ["create_transforms", "transforms_imagenet_train", "transforms_imagenet_eval", "interpolation_mode",
            "eval_resize_size", "TRANSFORM_DATASET_NAMES"]
@@ -110,14 +113,17 @@ def transforms_imagenet_train(
     re_value=0,
     re_max_attempts: int = 10,
     separate: bool = False,
+    decode: bool = True,
 ):
-    """Train ops (decode included); a (primary, secondary, final) tuple of lists when separate."""
+    """Train ops (decode included unless the images arrive decoded); a (primary, secondary, final) tuple of lists
+    when separate."""
     image_resize = _check_size(image_resize)
     inter = interpolation_mode(interpolation)
     mean, std = _check_mean_std(mean, std)
     hflip, vflip, re_prob = _check_prob("hflip", hflip), _check_prob("vflip", vflip), _check_prob("re_prob", re_prob)
-    primary = [vision.RandomCropDecodeResize(image_resize, scale=_check_range("scale", scale),
-                                             ratio=_check_range("ratio", ratio), interpolation=inter)]
+    crop = vision.RandomCropDecodeResize if decode else vision.RandomResizedCrop
+    primary = [crop(image_resize, scale=_check_range("scale", scale), ratio=_check_range("ratio", ratio),
+                    interpolation=inter)]
     if hflip > 0:
         primary.append(vision.RandomHorizontalFlip(prob=hflip))
     if vflip > 0:
@@ -151,14 +157,15 @@ def transforms_imagenet_eval(
     mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
     std: Sequence[float] = IMAGENET_DEFAULT_STD,
     interpolation: str = "bilinear",
+    decode: bool = True,
 ) -> list:
-    """Eval ops: decode, resize the short side to image_resize / crop_pct, centre crop, normalise, CHW."""
+    """Eval ops: decode (unless decoded already), resize the short side to image_resize / crop_pct, centre crop,
+    normalise, CHW."""
     image_resize = _check_size(image_resize)
     if not isinstance(crop_pct, Real) or not 0 < crop_pct <= MAX_CROP_PCT:
         raise ValueError(f"crop_pct must be in (0, {MAX_CROP_PCT:g}], got {crop_pct!r}")
     mean, std = _check_mean_std(mean, std)
-    return [
-        vision.Decode(),
+    return ([vision.Decode()] if decode else []) + [
         vision.Resize(eval_resize_size(image_resize, crop_pct), interpolation=interpolation_mode(interpolation)),
         vision.CenterCrop(image_resize),
         vision.Normalize(mean=mean, std=std),
@@ -184,7 +191,7 @@ def create_transforms(
     separate: bool = False,
     **kwargs,
 ):
-    """MindCV's transform list for an ImageNet-layout dataset ('', 'imagenet', 'folder', 'digits').
+    """MindCV's ImageNet transform list for any dataset name (decoding only what arrives encoded).
 
     kwargs: scale, ratio, hflip, vflip, color_jitter, interpolation, mean, std, re_prob, re_scale,
     re_ratio, re_value, re_max_attempts (train) and crop_pct, interpolation, mean, std (eval);
@@ -194,9 +201,11 @@ def create_transforms(
     if name not in TRANSFORM_DATASET_NAMES:
         raise ValueError(f"create_transforms: unknown dataset_name {dataset_name!r}; supported: "
                          f"{list(TRANSFORM_DATASET_NAMES)} (all use the ImageNet pipelines)")
+    decode = name not in ARRAY_DATASETS
     _reject_unknown(kwargs)
     if is_training:
         options = {k: v for k, v in kwargs.items() if k in _TRAIN_OPTIONS}
-        return transforms_imagenet_train(image_resize, auto_augment=auto_augment, separate=separate, **options)
+        return transforms_imagenet_train(image_resize, auto_augment=auto_augment, separate=separate, decode=decode,
+                                         **options)
     options = {k: v for k, v in kwargs.items() if k in _EVAL_OPTIONS}
-    return transforms_imagenet_eval(image_resize, **options)
+    return transforms_imagenet_eval(image_resize, decode=decode, **options)

@@ -5,10 +5,12 @@ from .build import (DataBundle, TrainParts, augmentation_seed, build_loaders, bu
 from .checkpoint_manager import CheckpointManager, check_new_run_dir, find_latest_checkpoint
 from .context import resolve_jit_level, set_context
 from .evaluate import EvalStep, evaluate
+from .precise_bn import precise_bn_batches, recompute_batchnorm
 from .train_step import TrainStep
 from .trainer import Trainer, TrainerConfig, TrainingDiverged
 
 __all__ = ["DataBundle", "TrainParts", "augmentation_seed", "build_loaders", "build_model", "build_train_step",
-           "eval_shard", "make_eval_loader_factory", "resolve_resume", "set_seeds", "CheckpointManager", "check_new_run_dir",
-           "find_latest_checkpoint", "resolve_jit_level", "set_context", "EvalStep", "evaluate", "TrainStep", "Trainer",
-           "TrainerConfig", "TrainingDiverged"]
+           "eval_shard", "make_eval_loader_factory", "resolve_resume", "set_seeds", "CheckpointManager",
+           "check_new_run_dir", "find_latest_checkpoint", "precise_bn_batches", "recompute_batchnorm",
+           "resolve_jit_level", "set_context", "EvalStep", "evaluate", "TrainStep", "Trainer", "TrainerConfig",
+           "TrainingDiverged"]

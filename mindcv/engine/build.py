@@ -10,8 +10,8 @@ import mindspore as ms
 from mindspore import nn
 
 from ..data import create_loader, create_transforms, labels_are_soft
-from ..data.dataset_factory import FolderIndex
-from ..data.sampler import shard_indices
+from ..data.dataset_factory import create_index
+from ..data.sampler import repeated_shard_indices, shard_indices
 from ..loss import create_loss
 from ..models import create_model
 from ..optim import create_optimizer
@@ -64,7 +64,10 @@ def _dataset_root(args) -> str:
 
 def build_loaders(args, dist: DistInfo) -> DataBundle:
     """Training loader per epoch (sharded, reshuffled, re-seeded) and the validation loader (exact shards)."""
-    train_index = FolderIndex.scan(args.dataset, _dataset_root(args), args.train_split)
+    if args.in_channels != 3:
+        raise ConfigError(f"in_channels={args.in_channels}: every dataset here feeds RGB images (MNIST's grey "
+                          f"digits are replicated to 3 channels): train with in_channels 3")
+    train_index = create_index(args.dataset, _dataset_root(args), args.train_split, download=args.dataset_download)
     num_classes = args.num_classes or len(train_index.class_names)
     if num_classes < len(train_index.class_names):
         raise ConfigError(f"num_classes={num_classes} but the training split has {len(train_index.class_names)} "
@@ -88,10 +91,10 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
     def make_train_loader(epoch: int):
         """The batched training dataset of this rank for ``epoch`` (the Trainer iterates or sinks it)."""
         seed = augmentation_seed(args.seed, epoch, dist.rank)
-        indices = shard_indices(len(train_index), dist.group_size, dist.rank, shuffle=args.shuffle,
-                                seed=args.seed, epoch=epoch, pad=True)[:per_rank]
-        if args.num_samples:
-            indices = indices[: -(-args.num_samples // dist.group_size)]
+        # a pure function of (seed, epoch, rank): a resumed run reads the same rows; aug_repeats 0/1 reads each
+        # image once (shard_indices' padded shards), r > 1 each image of the epoch r times across the ranks
+        indices = repeated_shard_indices(len(train_index), max(1, args.aug_repeats), dist.group_size, dist.rank,
+                                         shuffle=args.shuffle, seed=args.seed, epoch=epoch, per_shard=per_rank)
         dataset = train_index.dataset(indices, num_parallel_workers=args.num_parallel_workers, seed=seed)
         transform = create_transforms(args.dataset, image_resize=args.image_resize, is_training=True,
                                       auto_augment=args.auto_augment, separate=splits > 0, **transform_options)
@@ -104,13 +107,14 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
 
     make_val_loader = None
     if args.val_while_train:
-        val_index = FolderIndex.scan(args.dataset, _dataset_root(args), args.val_split,
-                                     class_names=train_index.class_names)
+        val_index = create_index(args.dataset, _dataset_root(args), args.val_split,
+                                 class_names=train_index.class_names)
         make_val_loader = make_eval_loader_factory(args, val_index, dist, num_classes)
     logger.info("training: %d images, %d classes, %d steps per epoch of %d x %d device(s)%s", total, num_classes,
                 steps, args.batch_size, dist.group_size,
-                f", each image in {splits} views (aug_splits): {args.batch_size * splits} rows per device step"
-                if splits else "")
+                (f", each image of an epoch read {args.aug_repeats} times" if args.aug_repeats > 1 else "")
+                + (f", each image in {splits} views (aug_splits): {args.batch_size * splits} rows per device step"
+                   if splits else ""))
     return DataBundle(make_train_loader, make_val_loader, steps, num_classes, train_index.class_names, soft)
 
 

@@ -47,13 +47,17 @@ class NetWithLoss(nn.Cell):
         self.network = network
         self.loss_fn = loss_fn
 
-    def construct(self, x: Tensor, label: Tensor) -> Tensor:
+    def construct(self, x: Tensor, label: Tensor) -> Tuple[Tensor, Tensor]:
+        """(loss, how many of the batch's top-1 predictions are right) - the count carries no gradient."""
         logits = ops.cast(self.network(x), ms.float32)
-        return self.loss_fn(logits, label)
+        target = label if label.ndim == 1 else ops.argmax(label, -1)  # soft targets (mixup/cutmix): their argmax
+        correct = ops.stop_gradient(ops.cast(ops.argmax(logits, -1) == ops.cast(target, ms.int32), ms.float32).sum())
+        return self.loss_fn(logits, label), correct
 
 
 class TrainStep(nn.Cell):
-    """A training step that returns ``(loss, overflow, loss_scale)``.
+    """A training step that returns ``(loss, overflow, loss_scale, correct)``, ``correct`` being how many of the
+    batch's top-1 predictions match the (arg-max of the) labels.
 
     Args:
         network, loss_fn, optimizer: the model, its loss and the optimizer over its trainable parameters.
@@ -130,11 +134,11 @@ class TrainStep(nn.Cell):
             done = ops.depend(done, self._ema_step())
         return done
 
-    def construct(self, x: Tensor, label: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def construct(self, x: Tensor, label: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         scale = self.scale_sense * 1.0  # the value used for this step, before a dynamic update
-        loss = self.net_with_loss(x, label)
+        loss, correct = self.net_with_loss(x, label)
         sens = ops.fill(loss.dtype, loss.shape, 1.0) * ops.cast(scale, loss.dtype)
-        grads = self.grad_fn(self.net_with_loss, self.weights)(x, label, sens)
+        grads = self.grad_fn(self.net_with_loss, self.weights)(x, label, (sens, ops.zeros_like(correct)))
         if self.reducer is not None:
             grads = self.reducer(grads)
         grads = self.hyper_map(ops.partial(_scale, 1.0 / scale), grads)
@@ -159,4 +163,4 @@ class TrainStep(nn.Cell):
                 loss = ops.depend(loss, self._apply(grads))
         else:
             loss = ops.depend(loss, self._apply(grads))
-        return loss, overflow, scale
+        return loss, overflow, scale, correct

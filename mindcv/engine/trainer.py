@@ -27,10 +27,12 @@ from ..utils.logger import get_logger
 from .checkpoint_manager import CheckpointManager
 from .curves import write_curves
 from .evaluate import EvalStep, evaluate
+from .precise_bn import recompute_batchnorm
 
 logger = get_logger(__name__)
 
-CSV_FIELDS = ["epoch", "step", "loss", "lr", "images_per_sec", "epoch_seconds", "val_top1", "val_top5", "val_loss"]
+CSV_FIELDS = ["epoch", "step", "loss", "train_top1", "lr", "images_per_sec", "epoch_seconds", "val_top1", "val_top5",
+              "val_loss"]
 
 
 def sink_size_for(steps_per_epoch: int, log_interval: int) -> int:
@@ -65,6 +67,8 @@ class TrainerConfig:
     ckpt_save_policy: str = "latest_k"
     gradient_accumulation_steps: int = 1
     dataset_sink_mode: bool = False
+    views_per_image: int = 1  # rows of a step's batch per image (aug_splits)
+    precise_bn_batches: int = 0  # training batches over which BN statistics are recomputed before validation
     meta: Dict[str, object] = field(default_factory=dict)
 
 
@@ -114,8 +118,10 @@ class Trainer:
         eval_step: Optional[EvalStep] = None,
         make_val_loader: Optional[Callable[[], Iterable]] = None,
         stop: Optional[StopRequest] = None,
+        network: Optional[nn.Cell] = None,
     ) -> None:
         self.train_step = train_step
+        self.network = network  # the model (for precise BN)
         self.make_train_loader = make_train_loader
         self.cfg = cfg
         self.dist = dist
@@ -195,11 +201,15 @@ class Trainer:
         dataset = self.make_train_loader(epoch)
         bar = _progress(cfg.steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", self.dist.is_main)
         losses, timed_images, timed_seconds = [], 0, 0.0
+        hits = np.zeros(2)  # top-1 hits and predictions of the steps whose outputs reach the host
         epoch_start = time.time()
         skip = cfg.start_step if epoch == cfg.start_epoch else 0
         step, last_logged, call_start = skip, skip, time.time()
-        for step, n_steps, (loss, overflow, _) in self._steps(dataset, skip):
+        if not self.compiled:
+            logger.info("compiling the training graph (the first step; a minute or two for MixNet on CPU) ...")
+        for step, n_steps, (loss, overflow, _, correct) in self._steps(dataset, skip):
             loss_value = float(loss.asnumpy())
+            hits += (float(correct.asnumpy()), cfg.batch_size * cfg.views_per_image)
             elapsed = time.time() - call_start
             if not self.compiled:
                 self.compiled = True
@@ -228,10 +238,12 @@ class Trainer:
             raise DatasetError(f"epoch {epoch + 1} read no batch: the training set is smaller than one batch "
                                f"({cfg.batch_size} per device) with drop_remainder; lower batch_size")
         total_step = epoch * cfg.steps_per_epoch + step
+        hits = all_reduce_sum(hits, self.dist)
         return {
             "epoch": epoch + 1,
             "step": total_step,
             "loss": float(np.mean(losses)) if losses else float("nan"),
+            "train_top1": 100.0 * hits[0] / hits[1] if hits[1] else float("nan"),
             "lr": self._lr_at(self._updates(total_step) - 1),
             "images_per_sec": timed_images / timed_seconds if timed_seconds > 0 else float("nan"),
             "epoch_seconds": time.time() - epoch_start,
@@ -245,6 +257,9 @@ class Trainer:
             return {}
         if (epoch + 1) % self.cfg.val_interval and epoch + 1 != self.cfg.epochs:
             return {}
+        if self.cfg.precise_bn_batches and self.network is not None:
+            batches = self.make_train_loader(epoch).create_tuple_iterator(num_epochs=1)
+            recompute_batchnorm(self.network, batches, self.cfg.precise_bn_batches, self.dist)
         result = evaluate(self.eval_step, self.make_val_loader(), self.dist)
         self.train_step.set_train(True)
         logger.info("epoch %d validation: top-1 %.3f %%, top-%d %.3f %%, loss %.4f (%d images, %.1f s)",
@@ -268,8 +283,9 @@ class Trainer:
         cfg = self.cfg
         for epoch in range(cfg.start_epoch, cfg.epochs):
             row = self._train_epoch(epoch)
-            logger.info("epoch %d/%d: step %d, loss %.4f, lr %.6f, %.1f images/s, %.1f s", row["epoch"], cfg.epochs,
-                        row["step"], row["loss"], row["lr"], row["images_per_sec"], row["epoch_seconds"])
+            logger.info("epoch %d/%d: step %d, loss %.4f, train top-1 %.2f %%, lr %.6f, %.1f images/s, %.1f s",
+                        row["epoch"], cfg.epochs, row["step"], row["loss"], row["train_top1"], row["lr"],
+                        row["images_per_sec"], row["epoch_seconds"])
             row.update(self._validate(epoch))
             self.history.append(row)
             if self.dist.is_main:

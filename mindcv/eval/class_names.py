@@ -5,7 +5,7 @@ import json
 import os
 from typing import List, Optional, Tuple
 
-from ..data import get_class_names
+from ..data import PUBLISHED_DATASETS, get_class_names, get_dataset_class_names
 from ..data.digits import prepare_digits
 from ..data.imagenet_classes import IMAGENET_NUM_CLASSES, imagenet_class_names, imagenet_wnids
 from ..utils.logger import get_logger
@@ -49,6 +49,8 @@ def _dataset_names(args) -> Optional[List[str]]:
     if args.dataset.lower() == "digits":
         return get_class_names(prepare_digits(args.data_dir or None), args.train_split)
     if args.data_dir and args.data_dir != DEFAULT_DATA_DIR:
+        if args.dataset.lower() in PUBLISHED_DATASETS:
+            return get_dataset_class_names(args.dataset, args.data_dir, args.train_split)
         if not os.path.isdir(os.path.join(args.data_dir, args.train_split)):
             raise EvalError(f"--data_dir {args.data_dir} has no {args.train_split}/ folder to read class names from; "
                             f"pass --class_names FILE instead")

@@ -7,7 +7,7 @@ from typing import Iterable, List, Optional, Tuple
 import numpy as np
 
 from ..choices import FOLDER_DATASETS
-from ..data import FolderIndex, get_class_names, image_files, subfolders
+from ..data import FolderIndex, create_index, get_class_names, image_files, subfolders
 from ..data.imagenet_classes import IMAGENET_NUM_CLASSES, imagenet_wnids
 from ..utils.logger import get_logger
 from .weights import EvalError
@@ -22,6 +22,11 @@ def _image_names(directory: str) -> List[str]:
     return [os.path.basename(path) for path in image_files(directory)]
 
 
+def _looks_like_split(folder: str) -> bool:
+    """True when ``folder`` holds at least one class folder with an image in it (checks a few, not all)."""
+    return any(_image_names(os.path.join(folder, name)) for name in subfolders(folder)[:20])
+
+
 def _check_val_split(root: str, split: str) -> str:
     """The split directory, after explaining a missing split or a flat folder of images without classes."""
     if not root or not os.path.isdir(root):
@@ -29,9 +34,11 @@ def _check_val_split(root: str, split: str) -> str:
                         f"<root>/{split}/<class>/<image>")
     split_dir = os.path.join(root, split) if split else root
     if not os.path.isdir(split_dir):
-        folders = subfolders(root)
-        raise EvalError(f"no validation split: {split_dir} does not exist (--val_split {split!r}); folders in {root}: "
-                        f"{folders or 'none'}. Pass --val_split <one of them> or a --data_dir holding {split}/")
+        splits = [f for f in subfolders(root) if _looks_like_split(os.path.join(root, f))]
+        where = (f"folders in {root} that hold class folders of images: {splits}. Pass --val_split <one of them> "
+                 f"or a --data_dir holding {split}/") if splits else \
+            f"no folder in {root} holds class folders of images: pass a --data_dir holding {split}/<class>/<image>"
+        raise EvalError(f"no validation split: {split_dir} does not exist (--val_split {split!r}); {where}")
     flat = _image_names(split_dir)
     if flat and not subfolders(split_dir):
         raise EvalError(
@@ -136,7 +143,8 @@ def build_val_index(args, num_classes: int, known_names: Optional[List[str]]):
         if is_folder:
             _check_val_split(args.data_dir, args.val_split)
             order = _folder_label_order(args.data_dir, args.val_split, num_classes, known_names)
-        index = FolderIndex.scan(args.dataset, args.data_dir, args.val_split, class_names=order)
+        index = create_index(args.dataset, args.data_dir, args.val_split, class_names=order,
+                             download=args.dataset_download)
     if len(index.class_names) > num_classes:
         raise EvalError(f"the dataset has {len(index.class_names)} classes ({index.split_dir}) but the model's "
                         f"classifier has {num_classes} outputs: this checkpoint was not trained on these classes")

@@ -52,11 +52,12 @@ class AdamW(HandWrittenOptimizer):
     @jit(backend="ms_backend")  # one compiled step in PyNative too, as MindSpore's own optimizers do
     def construct(self, gradients):
         """Apply one AdamW step to every parameter."""
-        gradients, lr, weight_decay, _ = self.begin_step(gradients)
+        gradients, lr, weight_decay, step = self.begin_step(gradients)
         beta1_power = self.beta1_power * self.beta1
         beta2_power = self.beta2_power * self.beta2
         ops.assign(self.beta1_power, beta1_power)
         ops.assign(self.beta2_power, beta2_power)
         hyper = (self.beta1, self.beta2, self.eps, 1.0 - beta1_power, 1.0 - beta2_power)
-        return self.map_update(_adamw_step, hyper, lr, weight_decay, self._parameters, self.moments1, self.moments2,
+        done = self.map_update(_adamw_step, hyper, lr, weight_decay, self._parameters, self.moments1, self.moments2,
                                gradients, self.decay_flags)
+        return ops.depend(done, step)  # the step counter's update, used (an unused one is reported at compile)

@@ -47,6 +47,7 @@ class Lion(HandWrittenOptimizer):
     @jit(backend="ms_backend")  # one compiled step in PyNative too, as MindSpore's own optimizers do
     def construct(self, gradients):
         """Apply one Lion step to every parameter."""
-        gradients, lr, weight_decay, _ = self.begin_step(gradients)
-        return self.map_update(_lion_step, (self.beta1, self.beta2), lr, weight_decay, self._parameters,
+        gradients, lr, weight_decay, step = self.begin_step(gradients)
+        done = self.map_update(_lion_step, (self.beta1, self.beta2), lr, weight_decay, self._parameters,
                                self.moments, gradients, self.decay_flags)
+        return ops.depend(done, step)  # the step counter's update, used (an unused one is reported at compile)

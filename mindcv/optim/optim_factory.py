@@ -12,6 +12,8 @@
 scales its coupled weight decay to match). Pass the fixed loss scale here only when nothing else
 unscales the gradients: see :func:`optimizer_loss_scale`.
 """
+import contextlib
+import logging
 import os
 from typing import Any, Dict, List, Sequence, Union
 
@@ -131,6 +133,22 @@ def _check_args(opt: str, weight_decay: float, momentum: float, weight_decay_fil
                          "plain momentum); on CPU use opt 'sgd' with use_nesterov, the same update rule")
 
 
+@contextlib.contextmanager
+def _mindspore_warnings_off():
+    """MindSpore's Python logger at ERROR for the block: for noise of MindSpore's own that a user cannot act on."""
+    try:
+        ms_logger = ms.log._get_logger()  # private, but the only handle on the logger MindSpore writes through
+    except Exception:  # another MindSpore version: its noise stays
+        yield
+        return
+    level = ms_logger.level
+    ms_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ms_logger.setLevel(level)
+
+
 def _build(opt: str, params: list, lr, weight_decay: float, momentum: float, nesterov: bool,
            loss_scale: float, eps: float, kwargs: Dict[str, Any]) -> nn.Optimizer:
     """Instantiate the optimizer class for ``opt`` (arguments already checked)."""
@@ -144,7 +162,8 @@ def _build(opt: str, params: list, lr, weight_decay: float, momentum: float, nes
     if opt == "momentum":
         return nn.Momentum(momentum=momentum, use_nesterov=nesterov, loss_scale=loss_scale, **common, **kwargs)
     if opt == "adam":
-        return nn.Adam(use_nesterov=nesterov, loss_scale=loss_scale, **common, **kwargs)
+        with _mindspore_warnings_off():  # nn.Adam builds the deprecated FusedSparseAdam (and says so) every time
+            return nn.Adam(use_nesterov=nesterov, loss_scale=loss_scale, **common, **kwargs)
     if opt == "adamw":
         return AdamW(loss_scale=loss_scale, **common, **kwargs)
     if opt == "lion":

@@ -1,7 +1,7 @@
 """Data-parallel set-up under ``msrun``: detect the launcher, initialise communication, reduce sums."""
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -29,16 +29,31 @@ def launched_by_msrun() -> bool:
     return os.environ.get("MS_ROLE") in ("MS_WORKER", "MS_SCHED") or "OMPI_COMM_WORLD_SIZE" in os.environ
 
 
-def msrun_hint(argv: Sequence[str], workers: int = 8) -> str:
-    """The msrun command that runs this same command data-parallel on ``workers`` devices."""
-    return f"msrun --worker_num {workers} --local_worker_num {workers} python " + " ".join(argv)
+def local_device_count(device_target: str) -> int:
+    """Devices of this kind on this machine: Ascend/GPU from MindSpore (8 if it cannot tell), CPU: its cores."""
+    if device_target in ("Ascend", "GPU"):
+        try:
+            from mindspore import device_context
+
+            return max(1, int(getattr(device_context, device_target.lower()).device_count()))
+        except Exception:  # an older build or no driver: the usual 8-device server
+            return 8
+    return max(1, os.cpu_count() or 1)
 
 
-def init_distributed(distribute: bool, argv: Sequence[str] = ()) -> DistInfo:
+def msrun_hint(argv: Sequence[str], workers: int, log_dir: str = "") -> str:
+    """The msrun command that runs this same command data-parallel on ``workers`` devices (logs in ``log_dir``)."""
+    logs = f"--log_dir {log_dir} --join True " if log_dir else ""
+    return f"msrun --worker_num {workers} --local_worker_num {workers} {logs}python " + " ".join(argv)
+
+
+def init_distributed(distribute: bool, argv: Sequence[str] = (), device_target: Optional[str] = None,
+                     log_dir: str = "") -> DistInfo:
     """Initialise data parallelism when asked and launched by msrun; otherwise run on one device.
 
     ``distribute=True`` without msrun logs a warning with the msrun command to use (MindCV's recipes set
-    ``distribute: True`` and standalone users trip on it) and continues on one device.
+    ``distribute: True`` and standalone users trip on it): one worker per local device (CPU: per core), its logs
+    in ``log_dir``; then it continues on one device.
     """
     import mindspore as ms
     from mindspore.communication import get_group_size, get_rank, init
@@ -51,7 +66,7 @@ def init_distributed(distribute: bool, argv: Sequence[str] = ()) -> DistInfo:
     if not launched_by_msrun():
         logger.warning("distribute is True but this process was not started by msrun: running on one device. "
                        "For data-parallel training run:\n  %s\nor pass --distribute False to silence this.",
-                       msrun_hint(argv))
+                       msrun_hint(argv, local_device_count(device_target or ms.get_context("device_target")), log_dir))
         return DistInfo()
     init()
     rank, size = get_rank(), get_group_size()

@@ -5,13 +5,15 @@
 - Transient failures (connection errors, timeouts, HTTP 5xx/408/429, incomplete reads) are retried with
   exponential backoff; a permanent one (HTTP 404, TLS failure) fails at once; either way the error names
   the URL, the cause, the expected hash and where to put a copy fetched by hand.
-- Verification: the full SHA-256 when known, otherwise the hash prefix in a MindCV-style file name
+- Verification: the full SHA-256 when known (or the MD5 a dataset's publisher lists), otherwise the hash
+  prefix in a MindCV-style file name
   ``{model}-{8 hex}[-{hardware}].ckpt``. MindCV's configs/README.md ("Model Checkpoint Format") defines
   those 8 hex digits as the start of ``sha256sum`` of the file, so that is what is checked; MindCV's own
   loader never checks them, so a name that carries an MD5 or SHA-1 prefix instead is accepted with a
   warning saying so, and any other mismatch deletes the file and fails.
 - Offline use: ``url`` may be a local path or ``file://`` URL; ``MINDCV_MIRROR`` replaces MindCV's download
-  host by a mirror URL or a local directory; ``MINDCV_OFFLINE=1`` forbids network access;
+  host by a mirror URL or a local directory (with ``mirror_by_name``, any host: the mirror holds the file
+  under its own name, as for the public datasets); ``MINDCV_OFFLINE=1`` forbids network access;
   ``MINDCV_HOME`` moves the cache (default ``~/.mindspore``, checkpoints in its ``models`` folder).
 - Concurrency: a file lock (``<file>.lock``) lets one process (e.g. one msrun rank) download while the
   others wait and then find the verified file.
@@ -31,6 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Dict, Iterator, Optional, Tuple, Union
 
 from .cli import InputFileNotFound, UserError
@@ -115,19 +118,20 @@ def _local_path(url: str) -> str:
     return os.path.expanduser(url)
 
 
-def resolve_url(url: str) -> str:
+def resolve_url(url: str, by_name: bool = False) -> str:
     """Apply MINDCV_MIRROR: MindCV's download host is replaced by the mirror URL or local directory.
 
     For a local directory mirror, the file is looked up at <dir>/<path below the host> and then at
-    <dir>/<file name>; the first that exists is used.
+    <dir>/<file name>; the first that exists is used. ``by_name``: a URL of any other host maps to
+    <mirror>/<file name> (how the public datasets' files are mirrored).
     """
     mirror = os.environ.get(MIRROR_ENV, "").strip()
     if not mirror:
         return url
     host = next((h for h in DEFAULT_HOSTS if url.startswith(h + "/")), None)
-    if host is None:
+    if host is None and not by_name:
         return url
-    rest = url[len(host):]
+    rest = url[len(host):] if host else "/" + urllib.parse.quote(filename_from_url(url))
     if _is_remote(mirror) or mirror.lower().startswith("file:"):
         return mirror.rstrip("/") + rest
     base = os.path.expanduser(mirror)
@@ -157,27 +161,45 @@ def sha256_prefix_from_name(filename: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-def _check_hash_args(sha256: Optional[str], sha256_prefix: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+@dataclass(frozen=True)
+class _Expected:
+    """The hashes a file must have (lower-case hex; None: not checked)."""
+
+    sha256: Optional[str] = None
+    prefix: Optional[str] = None
+    md5: Optional[str] = None
+
+    def known(self) -> bool:
+        return bool(self.sha256 or self.prefix or self.md5)
+
+
+def _hex_arg(name: str, value: Optional[str], pattern: str, what: str) -> Optional[str]:
+    """`value` stripped and lower-cased, after checking it is hex of the right length (None when empty)."""
+    if not value:
+        return None
+    value = value.strip().lower()
+    if not re.fullmatch(pattern, value):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def _check_hash_args(sha256: Optional[str], sha256_prefix: Optional[str], md5: Optional[str] = None) -> _Expected:
     """Normalise and validate the expected hashes (lower-case hex)."""
-    if sha256:
-        sha256 = sha256.strip().lower()
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
-    if sha256_prefix:
-        sha256_prefix = sha256_prefix.strip().lower()
-        if not re.fullmatch(r"[0-9a-f]{1,64}", sha256_prefix):
-            raise ValueError(f"sha256_prefix must be hex digits, got {sha256_prefix!r}")
-    return sha256 or None, sha256_prefix or None
+    return _Expected(_hex_arg("sha256", sha256, r"[0-9a-f]{64}", "64 hex digits"),
+                     _hex_arg("sha256_prefix", sha256_prefix, r"[0-9a-f]{1,64}", "hex digits"),
+                     _hex_arg("md5", md5, r"[0-9a-f]{32}", "32 hex digits"))
 
 
-def verify_file(path: str, sha256: Optional[str] = None, sha256_prefix: Optional[str] = None) -> Optional[str]:
+def verify_file(path: str, sha256: Optional[str] = None, sha256_prefix: Optional[str] = None,
+                md5: Optional[str] = None) -> Optional[str]:
     """None when `path` has the expected hash, else a sentence describing the mismatch.
 
     A prefix that matches the file's MD5 or SHA-1 instead of its SHA-256 is accepted with a warning.
     """
-    if sha256:
-        actual = file_digests(path)["sha256"]
-        return None if actual == sha256 else f"its sha256 is {actual}, expected {sha256}"
+    if sha256 or md5:
+        algo, expected = ("sha256", sha256) if sha256 else ("md5", md5)
+        actual = file_digests(path, (algo,))[algo]
+        return None if actual == expected else f"its {algo} is {actual}, expected {expected}"
     if not sha256_prefix:
         return None
     digests = file_digests(path, ("sha256", "md5", "sha1"))
@@ -193,19 +215,21 @@ def verify_file(path: str, sha256: Optional[str] = None, sha256_prefix: Optional
             f"SHA-1); MindCV names checkpoints with the first 8 hex digits of their sha256")
 
 
-def _expected_text(sha256: Optional[str], sha256_prefix: Optional[str]) -> str:
+def _expected_text(expected: _Expected) -> str:
     """How the expected hash is described in error messages."""
-    if sha256:
-        return f"sha256 {sha256}"
-    if sha256_prefix:
-        return f"sha256 starting with {sha256_prefix}"
+    if expected.sha256:
+        return f"sha256 {expected.sha256}"
+    if expected.md5:
+        return f"md5 {expected.md5}"
+    if expected.prefix:
+        return f"sha256 starting with {expected.prefix}"
     return "no published hash"
 
 
 # ---------------------------------------------------------------- cross-process lock
 
 
-def _lock_timeout(value: Optional[float]) -> float:
+def lock_timeout_seconds(value: Optional[float]) -> float:
     """Lock wait in seconds: argument, else $MINDCV_LOCK_TIMEOUT, else 30 minutes."""
     if value is not None:
         return float(value)
@@ -451,7 +475,7 @@ def _copy_local(source: str, part: str) -> None:
     shutil.copyfile(source, part)
 
 
-def _fetch_verified(url: str, dest: str, sha256: Optional[str], prefix: Optional[str], retries: int,
+def _fetch_verified(url: str, dest: str, expected: _Expected, retries: int,
                     timeouts: Tuple[float, float], progress: bool, backoff: float,
                     stall_budget: float = DEFAULT_STALL_BUDGET) -> None:
     """Fetch `url` into dest.part, verify it, rename it to dest. Restarts once from zero if a resumed file fails."""
@@ -462,7 +486,7 @@ def _fetch_verified(url: str, dest: str, sha256: Optional[str], prefix: Optional
             _fetch_with_retries(url, part, retries, timeouts, progress, backoff, stall_budget)
         else:
             _copy_local(_local_path(url), part)
-        problem = verify_file(part, sha256, prefix)
+        problem = verify_file(part, expected.sha256, expected.prefix, expected.md5)
         if problem is None:
             os.replace(part, dest)
             return
@@ -480,11 +504,11 @@ def _manual_fix(url: str, dest: str, expected: str) -> str:
             f"{MIRROR_ENV} to a mirror URL or a local directory holding it")
 
 
-def _cached(dest: str, sha256: Optional[str], prefix: Optional[str]) -> bool:
+def _cached(dest: str, expected: _Expected) -> bool:
     """True when `dest` exists and verifies; a corrupt copy is deleted (to be fetched again)."""
     if not os.path.isfile(dest):
         return False
-    problem = verify_file(dest, sha256, prefix)
+    problem = verify_file(dest, expected.sha256, expected.prefix, expected.md5)
     if problem is None:
         logger.debug("Using cached %s", dest)
         return True
@@ -493,16 +517,16 @@ def _cached(dest: str, sha256: Optional[str], prefix: Optional[str]) -> bool:
     return False
 
 
-def _fetch_reported(url: str, original_url: str, dest: str, sha256: Optional[str], prefix: Optional[str],
-                    retries: int, timeouts: Tuple[float, float], progress: bool, backoff: float,
+def _fetch_reported(url: str, original_url: str, dest: str, expected: _Expected, retries: int,
+                    timeouts: Tuple[float, float], progress: bool, backoff: float,
                     stall_budget: float = DEFAULT_STALL_BUDGET) -> None:
     """_fetch_verified with errors that name the URL, the expected hash and the manual fix."""
-    fix = _manual_fix(original_url, dest, _expected_text(sha256, prefix))
+    fix = _manual_fix(original_url, dest, _expected_text(expected))
     if _is_remote(url) and is_offline():
         raise DownloadError(f"{OFFLINE_ENV} is set and {dest} is not in the cache. {fix}")
     logger.info("Downloading %s to %s", url, dest)
     try:
-        _fetch_verified(url, dest, sha256, prefix, retries, timeouts, progress, backoff, stall_budget)
+        _fetch_verified(url, dest, expected, retries, timeouts, progress, backoff, stall_budget)
     except FileNotFoundError as exc:
         if url == original_url:
             raise
@@ -512,18 +536,20 @@ def _fetch_reported(url: str, original_url: str, dest: str, sha256: Optional[str
         raise HashMismatchError(f"{exc}. {fix}") from exc
     except DownloadError as exc:
         raise DownloadError(f"could not download {url}: {exc}. {fix}") from exc
-    verified = f"verified, {_expected_text(sha256, prefix)}" if (sha256 or prefix) else "no known hash to verify"
+    verified = f"verified, {_expected_text(expected)}" if expected.known() else "no known hash to verify"
     logger.info("Saved %s (%s)", dest, verified)
 
 
 def download_url(url: str, root: Optional[str] = None, filename: Optional[str] = None, sha256: Optional[str] = None,
                  sha256_prefix: Optional[str] = None, retries: int = 3, timeout: Timeout = DEFAULT_TIMEOUT,
                  progress: Optional[bool] = None, backoff: float = 1.0, lock_timeout: Optional[float] = None,
-                 stall_budget: float = DEFAULT_STALL_BUDGET) -> str:
+                 stall_budget: float = DEFAULT_STALL_BUDGET, md5: Optional[str] = None,
+                 mirror_by_name: bool = False) -> str:
     """Fetch `url` into `root` (default: the checkpoint cache) and return the verified local path.
 
-    `url` may be http(s)://, file:// or a local path. The expected hash is `sha256`, else `sha256_prefix`,
-    else the 8-hex prefix in a MindCV-style file name (pass sha256_prefix="" to skip that name check).
+    `url` may be http(s)://, file:// or a local path. The expected hash is `sha256` (or `md5`, as dataset
+    publishers list them), else `sha256_prefix`, else the 8-hex prefix in a MindCV-style file name (pass
+    sha256_prefix="" to skip that name check). `mirror_by_name`: see resolve_url's `by_name`.
     A cached file is reused without any request when it verifies, and fetched again once when it does not.
     Transient failures are retried up to `retries` times until `stall_budget` seconds in all pass without data.
     """
@@ -533,16 +559,16 @@ def download_url(url: str, root: Optional[str] = None, filename: Optional[str] =
     scheme = urllib.parse.urlsplit(original_url).scheme.lower()
     if len(scheme) > 1 and scheme not in ("http", "https", "file"):  # 1 letter: a Windows drive
         raise ValueError(f"unsupported URL scheme {scheme!r} in {original_url!r}: use http(s)://, file:// or a path")
-    url = resolve_url(original_url)
+    url = resolve_url(original_url, by_name=mirror_by_name)
     root = os.path.abspath(os.path.expanduser(root)) if root else get_checkpoint_dir()
     filename = filename or filename_from_url(url)
     dest = os.path.join(root, filename)
     name_prefix = sha256_prefix_from_name(filename) if sha256_prefix is None else sha256_prefix
-    sha256, prefix = _check_hash_args(sha256, name_prefix)
+    expected = _check_hash_args(sha256, name_prefix, md5)
     timeouts = _split_timeout(timeout)
     os.makedirs(root, exist_ok=True)
-    with file_lock(dest + ".lock", _lock_timeout(lock_timeout), dest):
-        if not _cached(dest, sha256, prefix):
-            _fetch_reported(url, original_url, dest, sha256, prefix, retries, timeouts, _want_progress(progress),
+    with file_lock(dest + ".lock", lock_timeout_seconds(lock_timeout), dest):
+        if not _cached(dest, expected):
+            _fetch_reported(url, original_url, dest, expected, retries, timeouts, _want_progress(progress),
                             backoff, stall_budget)
     return dest

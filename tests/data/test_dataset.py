@@ -98,7 +98,7 @@ def test_val_class_missing_from_train_is_an_error(fresh_folder):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"name": "cifar10"}, "unknown dataset name"),
+    ({"name": "svhn"}, "unknown dataset name"),
     ({"download": True}, "cannot be downloaded"),
     ({"num_shards": 2}, "together"),
     ({"num_shards": 2, "shard_id": 2}, "shard_id"),

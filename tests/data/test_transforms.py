@@ -124,7 +124,7 @@ def test_magnitude_distribution_follows_the_noise():
     ({"image_resize": 0}, "image_resize"),
     ({"mean": [1, 2]}, "mean"),
     ({"color_jitter": "strong"}, "color_jitter"),
-    ({"dataset_name": "cifar10"}, "dataset_name"),
+    ({"dataset_name": "svhn"}, "dataset_name"),
 ])
 def test_bad_options_raise_naming_them(kwargs, match):
     args = {"dataset_name": "", "is_training": True, **kwargs}

@@ -85,6 +85,8 @@ def cases(tmp_path_factory):
         "missing train split": (["--data_dir", no_train], os.path.join(no_train, "train")),
         "val class train lacks": (["--data_dir", val_extra], "wolf"),
         "unknown model": (["--data_dir", good, "--model", "mixnet_q"], "mixnet_q"),
+        # refused before any data is read: the data_dir that does not exist is not what the message names
+        "unknown model before the data": (["--data_dir", str(tmp / "nowhere"), "--model", "mixnet_q"], "mixnet_q"),
         "bad auto_augment": (["--data_dir", good, "--auto_augment", "randaug-q9"], "randaug-q9"),
         "checkpoint of another model": (["--data_dir", good, "--ckpt_path", str(other)], str(other)),
         "truncated checkpoint": (["--data_dir", good, "--ckpt_path", str(truncated)], str(truncated)),

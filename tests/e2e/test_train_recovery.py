@@ -220,4 +220,7 @@ def test_sigterm_to_msrun_stops_every_rank_with_the_state_saved(tmp_path, script
         assert int(meta["epoch_num"].asnumpy()) == 0 and 2 <= int(meta["epoch_step"].asnumpy()) <= 4
     finally:
         end_processes(launcher, str(tmp_path))  # msrun dies on SIGTERM, leaving its `tail -f` of each worker log
+    deadline = time.monotonic() + 20  # SIGKILL is asynchronous: give the kernel time to take them down
+    while processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert not processes_mentioning(str(tmp_path))

@@ -307,6 +307,13 @@ def test_data_errors_are_named(case, tmp_path, capsys):
     args = ["--ckpt_path", case["ckpt"]] + COMMON
     err = errors_of(["--data_dir", case["root"], "--val_split", "validation"] + args, capsys)
     assert "no validation split" in err and "'train'" in err and "'val'" in err
+    mixed = tmp_path / "mixed"  # the suggestions name only folders that hold class folders of images
+    write_images(str(mixed / "holdout" / "k0"), 1, seed=0)
+    (mixed / "ckpt_demo").mkdir()
+    (mixed / "ckpt_demo" / "mixnet_s-best.ckpt").write_bytes(b"x")
+    (mixed / "benchmarks" / "results").mkdir(parents=True)
+    err = errors_of(["--data_dir", str(mixed), "--val_split", "validation"] + args, capsys)
+    assert "'holdout'" in err and "ckpt_demo" not in err and "benchmarks" not in err, err
     err = errors_of(["--data_dir", str(tmp_path / "none")] + args, capsys)
     assert str(tmp_path / "none") in err
     assert "is a directory" in errors_of(["--data_dir", case["root"], "--results_json", str(tmp_path)] + args, capsys)

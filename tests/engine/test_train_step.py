@@ -35,7 +35,7 @@ def test_plain_step_equals_mindspore_train_one_step():
     for s in range(3):
         x, y = batch(s)
         ref_loss = ref(x, y)
-        loss, overflow, scale = ours(x, y)
+        loss, overflow, scale, _ = ours(x, y)
         np.testing.assert_allclose(loss.asnumpy(), ref_loss.asnumpy(), rtol=1e-6)
         assert not overflow.asnumpy() and float(scale.asnumpy()) == 1.0
     for wa, wb in zip(weights(a), weights(b)):
@@ -59,7 +59,7 @@ def test_dynamic_loss_scale_skips_overflow_and_lowers_the_scale():
     step = TrainStep(net, LOSS, nn.SGD(net.trainable_params(), 0.1), loss_scale=3e38,
                      loss_scale_type="dynamic", scale_factor=2.0, scale_window=1000)
     x, y = batch(0)
-    loss, overflow, scale = step(x * 1e4, y)  # gradients * 3e38 overflow float32
+    loss, overflow, scale, _ = step(x * 1e4, y)  # gradients * 3e38 overflow float32
     assert bool(overflow.asnumpy())
     assert float(step.scale_sense.asnumpy()) == pytest.approx(1.5e38, rel=1e-6)
     for w0, w1 in zip(before, weights(net)):
@@ -129,3 +129,22 @@ def test_hand_written_optimizers_compile_with_loss_scale_and_accumulation(opt):
     for wa, wb, w0 in zip(weights(a), weights(b), weights(make_net())):
         assert not np.allclose(wa, w0)
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+
+
+def test_step_counts_the_correct_top1_predictions_of_its_batch():
+    """The 4th output: how many of the batch's predictions (before the update) equal the labels, also for soft
+    targets (their arg-max); it carries no gradient, so the update is the plain one."""
+    a, b = make_net(0), make_net(0)
+    x, y = batch(5, n=16)
+    expected = int((a(x).asnumpy().argmax(1) == y.asnumpy()).sum())
+    step = TrainStep(a, LOSS, nn.SGD(a.trainable_params(), 0.1))
+    assert int(step(x, y)[3].asnumpy()) == expected
+    reference = nn.TrainOneStepCell(nn.WithLossCell(b, LOSS), nn.SGD(b.trainable_params(), 0.1))
+    reference(x, y)
+    for wa, wb in zip(weights(a), weights(b)):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6, atol=1e-7)
+    soft_loss = nn.SoftmaxCrossEntropyWithLogits(sparse=False, reduction="mean")
+    soft = np.eye(3, dtype=np.float32)[y.asnumpy()] * 0.8 + 0.2 / 3
+    expected = int((a(x).asnumpy().argmax(1) == y.asnumpy()).sum())
+    soft_step = TrainStep(a, soft_loss, nn.SGD(a.trainable_params(), 0.0))
+    assert int(soft_step(x, Tensor(soft))[3].asnumpy()) == expected

@@ -452,3 +452,32 @@ def test_silent_server_gives_up_within_the_stall_budget_saying_so(server, tmp_pa
 
 def test_default_budget_gives_up_within_about_a_minute():
     assert dl.DEFAULT_STALL_BUDGET <= 60 and dl.DEFAULT_TIMEOUT[1] <= dl.DEFAULT_STALL_BUDGET / 2
+
+
+def test_md5_as_dataset_publishers_list_it(server, tmp_path):
+    server.files["/d/archive.tar.gz"] = PAYLOAD
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    path = download_url(server.url("/d/archive.tar.gz"), str(tmp_path), md5=md5, **FAST)
+    assert read(path) == PAYLOAD
+    wrong = "0" * 32 if md5 != "0" * 32 else "1" * 32
+    with pytest.raises(HashMismatchError, match=f"md5 {wrong}") as info:
+        download_url(server.url("/d/archive.tar.gz"), str(tmp_path / "other"), md5=wrong, **FAST)
+    assert f"its md5 is {md5}" in str(info.value)
+    assert not os.path.exists(tmp_path / "other" / "archive.tar.gz")
+    with pytest.raises(ValueError, match="md5 must be 32 hex digits"):
+        download_url(server.url("/d/archive.tar.gz"), str(tmp_path), md5="abc")
+
+
+def test_mirror_by_name_maps_any_host(server, tmp_path, monkeypatch):
+    server.files["/mirror/cifar.tar.gz"] = PAYLOAD
+    monkeypatch.setenv(dl.MIRROR_ENV, server.url("/mirror"))
+    url = "https://data.example.org/~someone/cifar.tar.gz"
+    assert dl.resolve_url(url) == url  # weights' rule: only MindCV's hosts are mirrored
+    path = download_url(url, str(tmp_path), sha256=sha(PAYLOAD), mirror_by_name=True, **FAST)
+    assert read(path) == PAYLOAD and len(server.gets("/mirror/cifar.tar.gz")) == 1
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "cifar.tar.gz").write_bytes(PAYLOAD)
+    monkeypatch.setenv(dl.MIRROR_ENV, str(local))
+    monkeypatch.setenv(dl.OFFLINE_ENV, "1")  # a local mirror needs no network
+    assert read(download_url(url, str(tmp_path / "b"), mirror_by_name=True, **FAST)) == PAYLOAD

@@ -1,5 +1,5 @@
-"""The native BatchNorm inside a whole model's compiled training step: MindSpore reports nothing about it, and its
-moving statistics follow MindSpore's own BatchNorm step for step.
+"""Compiling our training steps prints nothing: the native BatchNorm inside a whole model (whose moving statistics
+follow MindSpore's own BatchNorm step for step) and every optimizer.
 
 Run in a subprocess with MindSpore's warnings on (GLOG_v=2): the compiler's messages go to the C++ stderr, which
 pytest cannot capture in-process."""
@@ -62,4 +62,38 @@ def test_compiled_training_step_is_quiet_and_matches_mindspore_batchnorm():
     native_layers = int(result.stdout.split("NATIVE_BN", 1)[1].split()[0])
     assert native_layers == stats["layers"] // 2 > 10  # every BN layer of the model is the native one
     assert not stats["unchanged"]  # every layer's variance moved from its initial 1 (some means stay 0: a linear conv of a BN output)
-    assert stats["worst"] < 2e-3, stats  # and equal MindSpore's BatchNorm after 3 graph-mode steps (weights changing slowly: fp32 differences grow ~20x per step of a net fed random labels)
+    # and equal MindSpore's BatchNorm after 3 graph-mode steps (weights changing slowly: fp32 differences grow ~20x
+    # per step of a net fed random labels; measured 1e-5 to 6e-3 between runs, while a missed or doubled update of
+    # the averages is off by 10 % or more)
+    assert stats["worst"] < 2e-2, stats
+
+
+OPTIMIZER_SCRIPT = r"""
+import sys
+import numpy as np, mindspore as ms
+from mindspore import nn
+from mindcv.choices import OPTIMIZERS
+from mindcv.optim import create_optimizer
+from mindcv.engine.train_step import TrainStep
+ms.set_context(mode=ms.GRAPH_MODE)
+for opt in OPTIMIZERS:
+    if opt == "lamb":  # no CPU kernel in MindSpore 2.10 (refused with one line)
+        continue
+    net = nn.SequentialCell([nn.Dense(6, 5), nn.ReLU(), nn.Dense(5, 3)])
+    step = TrainStep(net, nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean"),
+                     create_optimizer(net, opt=opt, lr=0.01, weight_decay=0.01))
+    step(ms.Tensor(np.ones((4, 6), np.float32)), ms.Tensor(np.zeros(4, np.int32)))
+    print("COMPILED", opt, flush=True)
+"""
+
+
+def test_every_optimizer_compiles_without_a_warning():
+    env = dict(os.environ, GLOG_v="2", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, "-c", OPTIMIZER_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("COMPILED") >= 9
+    # MindSpore's one start-up line about the CPU communication manager is not ours
+    ours = [line[:300] for line in result.stderr.splitlines()
+            if "WARNING" in line and "CommManager instance for CPU not found" not in line]
+    assert not ours, ours
