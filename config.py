@@ -59,7 +59,6 @@ class Option:
     high: Optional[float] = None
     interval: str = "[]"
     aliases: Tuple[str, ...] = ()
-    unused: str = ""  # accepted so MindCV recipes run, but not used here: why (warned when set to a non-default)
 
 
 @dataclass(frozen=True)
@@ -662,16 +661,7 @@ def validate_args(args: argparse.Namespace, extra_options: Sequence[Option] = ()
             raise ConfigError(_describe_error("config", name, value, err)) from None
     _apply_deprecated(args)
     _check_combinations(args)
-    _warn_unused(args)
     return args
-
-
-def _warn_unused(args: argparse.Namespace) -> None:
-    """One warning per option that MindCV recipes may set but that nothing here uses, when set."""
-    for opt in OPTIONS.values():
-        if opt.unused and _plain(getattr(args, opt.name)) != _plain(opt.default):
-            logger.warning("option %s=%s is accepted for MindCV recipes but has no effect here: %s", opt.name,
-                           getattr(args, opt.name), opt.unused)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None, tool: Optional[ToolOptions] = None) -> argparse.Namespace:
@@ -777,7 +767,6 @@ def options_markdown() -> str:
         rows.append(f"| **{title}** | | |")
         for opt in options:
             meaning = opt.help + (f" (one of: {', '.join(map(str, opt.choices))})" if opt.choices else "")
-            meaning += f" (no effect here: {opt.unused})" if opt.unused else ""
             rows.append(f"| `--{opt.name}` | `{_markdown_default(opt)}` | {meaning.replace('|', '/')} |")
     return "\n".join(rows)
 
@@ -789,16 +778,15 @@ defaults < YAML recipe < command line. Booleans take `true/false`, `yes/no`, `1/
 unlike MindCV, `--flag False` means False); list options take several values (`--scale 0.5 1.0`); `None`/`null`
 clears nullable options. An unknown key or flag and a value of the wrong type or range are errors that name the
 key, the value and the closest known key (`learning_rate` -> `lr`). The effective configuration is logged and
-saved as `config.yaml` beside the checkpoints. MindCV keys we do not implement (`layer_decay`, ModelArts
-options) are unknown keys here. Options marked "no effect here" are accepted so that MindCV's recipes run, and
-say so in a warning when set.
+saved as `config.yaml` beside the checkpoints. Every option of MindCV 0.3.0's `config.py` is here and does what
+it does in MindCV, except `layer_decay` (layer-wise learning-rate decay, for fine-tuning ViTs), an unknown key here.
 
 This file is generated: `python config.py > docs/options.md` (a test keeps it equal to the option table).
 """
 
 
 def options_document() -> str:
-    """docs/options.md: the header and the option table, with the options that have no effect marked."""
+    """docs/options.md: the header and the option table."""
     return OPTIONS_DOC_HEADER + "\n" + options_markdown() + "\n"
 
 
