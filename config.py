@@ -21,15 +21,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from mindcv.choices import (AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
-                            IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, MAX_CROP_PCT, LOSS_SCALE_TYPES, LOSSES,
-                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, AMP_CAST_LIST_FORM,
-                            COLOR_JITTER_FORM, color_jitter_factors, parse_amp_cast_list, parse_auto_augment)
+from mindcv.choices import (AMP_CAST_LIST_FORM, AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, COLOR_JITTER_FORM,
+                            DEFAULT_MAX_IMAGE_PIXELS, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
+                            IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES, MAX_CROP_PCT,
+                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, color_jitter_factors,
+                            parse_amp_cast_list, parse_auto_augment)
 from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
 from mindcv.utils.io import atomic_write_text
 from mindcv.utils.logger import get_logger
 
 __all__ = ["ConfigError", "Option", "ToolOptions", "create_parser", "parse_args", "load_config", "save_config",
+           "check_resume_options", "RESUME_MAY_CHANGE", "RUN_START_OPTIONS",
            "format_config", "options_markdown", "OPTIONS", "GROUPS"]
 
 logger = get_logger(__name__)
@@ -120,6 +122,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("num_samples", "int", None, "use only this many samples; None: all", nullable=True, low=1),
         _o("batch_size", "int", 128, "batch size per device", low=1),
         _o("drop_remainder", "bool", True, "drop the last incomplete training batch"),
+        _o("max_image_pixels", "int", DEFAULT_MAX_IMAGE_PIXELS, "largest image (width x height declared in its "
+           "header) read in training, validation and infer.py; a larger one is refused before decoding (a "
+           "decompression bomb) and skipped or reported like a corrupt image", low=1),
         _o("aug_repeats", "int", 0, "repeated augmentation (DeiT, as MindCV): each image of an epoch is read this "
            "many times, the copies spread over the devices and augmented independently; the epoch keeps its "
            "length, so it covers 1/aug_repeats of the images (a new draw each epoch); 0 or 1: off", low=0),
@@ -171,6 +176,9 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("pretrained", "bool", False, "start from the published ImageNet weights"),
         _o("ckpt_path", "str", "", "initial weights from this checkpoint file"),
         _o("resume", "str", "", "resume training: a checkpoint path, or auto for the latest in ckpt_save_dir"),
+        _o("force_resume", "bool", False, "resume even when options that the saved state depends on (model, data, "
+           "batch size, devices, schedule, optimizer, ...) differ from the run's config.yaml; the differences are "
+           "logged as warnings"),
         _o("resume_opt", "bool", False, "with ckpt_path (MindCV's way to continue a run): also restore the optimizer "
            "state (moments, global step; loss scale and EMA when present) from that checkpoint, or else from "
            "MindCV's optim_<model>.ckpt in ckpt_save_dir, and continue where its global step stands on this run's "
@@ -483,6 +491,10 @@ def _read_yaml(path: str) -> dict:
             data = yaml.safe_load(f)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (saved in another encoding?): save it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read the config file {path}: {err.strerror or err}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -727,12 +739,79 @@ def config_to_yaml(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+# options that say how a run was started, not what it is: a saved config.yaml holds their defaults, so that
+# `train.py -c config.yaml` reproduces the run from its beginning
+RUN_START_OPTIONS = ("resume", "force_resume")
+# options a resumed run may change (each change logged): how long it runs, how it is watched, saved, fed and
+# compiled, where the data lies. Every other option defines what the saved state means (model and its variant,
+# data and augmentation, image size, batch size, schedule, optimizer, loss, precision, seed, ...).
+RESUME_MAY_CHANGE = frozenset({
+    "epoch_size", "log_interval", "val_while_train", "val_interval", "val_split", "val_amp_level", "eval_shuffle",
+    "ckpt_save_dir", "ckpt_save_interval", "ckpt_save_steps", "keep_checkpoint_max", "ckpt_save_policy",
+    "num_parallel_workers", "dataset_sink_mode", "mode", "jit_level", "device_target", "dp_mode", "distribute",
+    "data_dir", "max_image_pixels", "precise_bn",
+} | set(RUN_START_OPTIONS))
+
+
 def save_config(args: argparse.Namespace, path: str) -> str:
-    """Write the effective configuration as YAML, atomically; loading it with -c gives ``args`` back."""
+    """Write the effective configuration as YAML, atomically; loading it with -c gives ``args`` back (but for
+    RUN_START_OPTIONS, saved with their defaults: the file describes the run, not this start of it)."""
+    args = argparse.Namespace(**{**vars(args), **{name: OPTIONS[name].default for name in RUN_START_OPTIONS}})
     try:
         return atomic_write_text(path, config_to_yaml(args))
     except OSError as err:
         raise OutputError(f"cannot write {path}: {err.strerror or err}; choose another ckpt_save_dir") from err
+
+
+def _saved_options(path: str) -> Dict[str, Any]:
+    """Every option's value in a run's saved config.yaml (the default where a key is missing; keys of other
+    versions ignored); an unreadable file is a ConfigError naming it."""
+    try:
+        data = _read_yaml(path)
+    except ConfigError as err:
+        raise ConfigError(f"cannot compare this run's options with the run's: {err}; restore {path}, or pass "
+                          f"--force_resume True to resume without comparing") from None
+    saved = {}
+    for name, opt in OPTIONS.items():
+        try:
+            saved[name] = convert_value(opt, data[name]) if name in data else opt.default
+        except ConfigError:
+            saved[name] = data[name]
+    return saved
+
+
+def check_resume_options(args: argparse.Namespace, saved_path: str,
+                         facts: Sequence[Tuple[str, Any, Any]] = ()) -> None:
+    """Compare a resumed run's options with the run's saved config.yaml: changes of RESUME_MAY_CHANGE options
+    are logged; any other change, or a differing fact (name, the run's value, this run's value; e.g. the device
+    count), is a ConfigError listing them all, unless ``args.force_resume`` (then a warning)."""
+    force = getattr(args, "force_resume", False)
+    try:
+        saved = _saved_options(saved_path)
+    except ConfigError as err:
+        if not force:
+            raise
+        logger.warning("force_resume: options not compared: %s", err)
+        return
+    refused = [(name, value, now) for name, value, now in facts if value != now]
+    for name in OPTIONS:
+        old, new = _plain(saved[name]), _plain(getattr(args, name))
+        if name in RUN_START_OPTIONS or old == new:
+            continue
+        if name in RESUME_MAY_CHANGE:
+            logger.info("resume: %s %s -> %s (may change when resuming)", name, _yaml_inline(old), _yaml_inline(new))
+        else:
+            refused.append((name, old, new))
+    if not refused:
+        return
+    listing = "; ".join(f"{name} {_yaml_inline(old)} in the run, {_yaml_inline(new)} now" for name, old, new in refused)
+    if force:
+        logger.warning("force_resume: resuming the run of %s although the saved state depends on what changed: %s",
+                       saved_path, listing)
+        return
+    raise ConfigError(f"resume: this command changes what the run's saved state depends on ({listing}; the run's "
+                      f"options are in {saved_path}): resume with the run's options, start a new run in another "
+                      f"--ckpt_save_dir, or pass --force_resume True if you mean it")
 
 
 def format_config(args: argparse.Namespace) -> str:

@@ -11,10 +11,10 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from config import format_config, parse_args, save_config
+from config import check_resume_options, format_config, parse_args, save_config
 from mindcv.utils.cli import run_main
 from mindcv.utils.io import check_writable
-from mindcv.utils.logger import add_file_handler, get_logger, info_all_ranks
+from mindcv.utils.logger import add_file_handler, close_file_handler, get_logger, info_all_ranks
 
 logger = get_logger("train")
 
@@ -45,32 +45,55 @@ def _train(argv: Optional[Sequence[str]]) -> int:
 
 
 def _run(args, argv: Optional[Sequence[str]], stop) -> int:
-    """Build the run from the checked options and train it."""
+    """Check the run folder and the resumed state, build the run, own the folder, train."""
     # function-local imports: --help and option errors answer without MindSpore's start-up
-    from mindcv.engine import (Trainer, TrainerConfig, TrainingDiverged, build_loaders, build_model,
-                               build_train_step, check_new_run_dir, precise_bn_batches, resolve_resume, set_context,
-                               set_seeds)
-    from mindcv.utils.distributed import init_distributed, weights_fingerprint
+    from mindcv.engine import (CONFIG_FILE, build_loaders, build_model, build_train_step, check_new_run_dir,
+                               check_resume, refuse_if_in_use, resolve_resume, set_context, set_seeds,
+                               take_run_folder)
+    from mindcv.utils.distributed import init_distributed
 
     from mindcv.models.registry import model_entrypoint
 
     model_entrypoint(args.model)  # an unknown model name is refused before any data is read
-    check_new_run_dir(args.ckpt_save_dir, args.resume or (args.ckpt_path if args.resume_opt else ""))
+    continuing = args.resume or (args.ckpt_path if args.resume_opt else "")  # resume_opt: MindCV's way
+    check_new_run_dir(args.ckpt_save_dir, continuing)
+    refuse_if_in_use(args.ckpt_save_dir)
     args = set_context(args)
     dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv),
                             args.device_target, os.path.join(args.ckpt_save_dir, "msrun_logs"))
     logger.info("rank %d of %d; device %s, mode %s, jit level %s", dist.rank, dist.group_size, args.device_target,
                 "graph" if args.mode == 0 else "PyNative", args.jit_level)
+    source = check_resume(args, dist, check_resume_options)
+    if source is not None and source.is_complete(args.epoch_size):
+        logger.info("the run in %s is complete: %d epochs trained (%s), epoch_size is %d; nothing to do (pass a "
+                    "larger --epoch_size to train longer)", args.ckpt_save_dir, int(source.meta["epoch_num"]),
+                    source.path, args.epoch_size)
+        return 0
     set_seeds(args.seed)  # the same on every rank: identical initial weights by construction
     data = build_loaders(args, dist)
     model = build_model(args, data.num_classes)
     parts = build_train_step(args, model, data, dist)
-    start = resolve_resume(args, parts.train_step, dist, data.steps_per_epoch)
-    if dist.is_main:
-        config_path = os.path.join(args.ckpt_save_dir, "config.yaml")
-        save_config(args, config_path)
-        add_file_handler(os.path.join(args.ckpt_save_dir, "train.log"))
-        logger.info("effective configuration (saved to %s):\n%s", config_path, format_config(args))
+    start = resolve_resume(args, parts.train_step, dist, source, data.steps_per_epoch)
+    lock = take_run_folder(args.ckpt_save_dir, continuing, dist)  # rank 0 owns the folder from here to the exit
+    log_file = None
+    try:
+        if dist.is_main:
+            config_path = os.path.join(args.ckpt_save_dir, CONFIG_FILE)
+            save_config(args, config_path)
+            log_file = add_file_handler(os.path.join(args.ckpt_save_dir, "train.log"))
+            logger.info("effective configuration (saved to %s):\n%s", config_path, format_config(args))
+        return _fit(args, dist, data, parts, model, start, stop)
+    finally:
+        close_file_handler(log_file)
+        if lock is not None:
+            lock.release()
+
+
+def _fit(args, dist, data, parts, model, start, stop) -> int:
+    """Train from ``start`` to the last epoch; log the summary."""
+    from mindcv.engine import DEVICE_NUM_KEY, Trainer, TrainerConfig, TrainingDiverged, precise_bn_batches
+    from mindcv.utils.distributed import weights_fingerprint
+
     cfg = TrainerConfig(
         epochs=args.epoch_size, batch_size=args.batch_size, steps_per_epoch=data.steps_per_epoch,
         lr_schedule=parts.lr_schedule, output_dir=args.ckpt_save_dir, model_name=args.model, start_epoch=start.epoch,
@@ -81,7 +104,7 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
         views_per_image=max(args.aug_splits, 1),
         precise_bn_batches=precise_bn_batches(args.precise_bn, data.steps_per_epoch) if args.val_while_train else 0,
         meta={"model_name": args.model, "num_classes": data.num_classes,
-              "class_names": json.dumps(data.class_names[:data.num_classes])},
+              "class_names": json.dumps(data.class_names[:data.num_classes]), DEVICE_NUM_KEY: dist.group_size},
     )
     trainer = Trainer(parts.train_step, data.make_train_loader, cfg, dist, parts.eval_step, data.make_val_loader,
                       stop=stop, network=model)

@@ -31,6 +31,8 @@ JIT_LEVELS: Tuple[str, ...] = ("O0", "O1", "O2")  # O2 (GE): Ascend only, deprec
 AMP_DTYPES: Tuple[str, ...] = ("float16", "bfloat16")
 # data parallelism: graph (graph-mode auto-parallel DATA_PARALLEL) or pynative (mindspore.jit + DistributedGradReducer)
 DP_MODES: Tuple[str, ...] = ("graph", "pynative")
+# images whose header declares more pixels are refused before decoding (10000 x 10000: ~300 MB decoded as RGB)
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 DEVICE_TARGETS: Tuple[str, ...] = ("Ascend", "GPU", "CPU")
 LOSS_SCALE_TYPES: Tuple[str, ...] = ("fixed", "dynamic", "auto")
 CKPT_SAVE_POLICIES: Tuple[str, ...] = ("latest_k", "top_k")

@@ -34,7 +34,7 @@ from .constants import IMAGE_EXTENSIONS
 from .dataset_download import download_dataset
 from .errors import DatasetError
 from .flowers102 import FLOWERS102
-from .image_check import check_image_bytes
+from .image_check import read_image_file
 from .mnist import MNIST
 from .pets import PETS, Pets
 from .published import PublishedDataset, default_dataset_root
@@ -96,8 +96,13 @@ def image_files(directory: str, recursive: bool = False) -> List[str]:
     if not recursive:
         return sorted(e.path for e in os.scandir(directory) if e.is_file() and _is_image_file(e.name)
                       and not e.name.startswith("."))
-    paths = []
+    paths, seen = [], set()  # real paths of the folders listed: a symlink loop or alias is not followed twice
     for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         paths.extend(os.path.join(dirpath, f) for f in filenames if _is_image_file(f) and not f.startswith("."))
     return sorted(paths)
@@ -154,14 +159,9 @@ def scan_image_folder(root: str, split: str = "train",
 
 
 def _read_checked(path: str) -> Tuple[Optional[bytes], Optional[str]]:
-    """(file bytes, None) for a good image, (None, reason) for an unreadable or corrupt one."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        return None, f"cannot read file ({err.strerror or err})"
-    reason = check_image_bytes(data)
-    return (None, reason) if reason else (data, None)
+    """(file bytes, None) for a good image, (None, reason) for an unreadable, corrupt or too large one, or for
+    what is not a regular file (see ``image_check.read_image_file``)."""
+    return read_image_file(path)
 
 
 def _check_policy(on_bad_image: str) -> None:

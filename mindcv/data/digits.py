@@ -22,6 +22,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..utils.cli import ConfigError
+from ..utils.io import default_file_mode
 from ..utils.logger import get_logger
 from .constants import DATA_CACHE_ENV
 
@@ -104,8 +106,14 @@ def prepare_digits(root: Optional[str] = None, quiet: bool = False) -> str:
         raise FileExistsError(f"'{root}' exists and is not a complete digits dataset (no {_MARKER}): "
                               f"remove it or pass another root for the digits dataset")
     parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".digits-tmp-", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".digits-tmp-", dir=parent)
+    except OSError as err:
+        cache = os.environ.get(DATA_CACHE_ENV)
+        where = f"{DATA_CACHE_ENV}={cache!r}" if cache and root == default_digits_root() else "the digits root"
+        raise ConfigError(f"cannot write the digits dataset to {root} ({err.strerror or err}): {where} must name a "
+                          f"folder you can write") from None
     if not quiet:
         _logger.info(f"writing scikit-learn's digits as PNG folders to {root} (once)")
     try:
@@ -114,6 +122,7 @@ def prepare_digits(root: Optional[str] = None, quiet: bool = False) -> str:
                 "image_size": DIGITS_IMAGE_SIZE, "counts": counts}
         with open(os.path.join(tmp, _MARKER), "w", encoding="utf-8") as f:
             json.dump(info, f)
+        os.chmod(tmp, default_file_mode(executable=True))  # mkdtemp's folder is private (0700)
         _publish(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

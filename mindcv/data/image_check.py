@@ -7,13 +7,24 @@ does not name the file. These checks walk the container structure (JPEG markers 
 fields libjpeg validates, PNG chunks and their CRCs, BMP header) without decoding pixels, in well
 under a millisecond for an ImageNet JPEG, and return a reason string for a bad file. Damage inside
 JPEG entropy-coded data is not detected here; libjpeg decodes such data with a warning.
+
+Resource limits, checked before any pixel is decoded (the same in training, validation and infer.py): only
+regular files are read (a device such as ``/dev/zero`` or a FIFO linked into a class folder is refused), files
+above ``MAX_IMAGE_BYTES`` are not read, and an image whose header declares more than ``max_image_pixels()``
+pixels (a decompression bomb: a 110 KB PNG can declare 30000 x 30000) is refused. The pixel limit is the
+``max_image_pixels`` option of the scripts (``set_max_image_pixels`` from Python).
 """
+import os
 import re
+import stat
 import struct
 import zlib
-from typing import Dict, Optional, Set
+from typing import Dict, Optional, Set, Tuple
 
-__all__ = ["check_image_bytes", "image_format"]
+from ..choices import DEFAULT_MAX_IMAGE_PIXELS
+
+__all__ = ["check_image_bytes", "image_format", "read_image_file", "max_image_pixels", "set_max_image_pixels",
+           "DEFAULT_MAX_IMAGE_PIXELS", "MAX_IMAGE_BYTES"]
 
 _JPEG_SOI = b"\xff\xd8"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -22,6 +33,52 @@ _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _SOF_SUPPORTED = {0xC0, 0xC1, 0xC2}  # baseline, extended sequential, progressive Huffman
 _SOF_UNSUPPORTED = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _MAX_JPEG_DIM = 65500
+MAX_IMAGE_BYTES = 256 << 20  # a file above this is not read as one image
+_limits = {"pixels": DEFAULT_MAX_IMAGE_PIXELS}
+
+
+def max_image_pixels() -> int:
+    """The largest number of pixels (width x height declared in the header) an image may have."""
+    return _limits["pixels"]
+
+
+def set_max_image_pixels(pixels: int) -> None:
+    """Set the pixel limit of every image read from now on, in this process (validated: an integer >= 1)."""
+    if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 1:
+        raise ValueError(f"max_image_pixels must be an integer >= 1, got {pixels!r}")
+    _limits["pixels"] = pixels
+
+
+def _pixel_limit_reason(width: int, height: int) -> Optional[str]:
+    """Why an image of the declared size is refused (None: within the limit)."""
+    limit = _limits["pixels"]
+    if width * height <= limit:
+        return None
+    return (f"declared size {width}x{height} ({width * height:,} pixels) is above the limit of {limit:,} pixels "
+            f"(a decompression bomb?); not decoded. Raise max_image_pixels to read it")
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """os.open for ``open(opener=...)``: a FIFO opens at once (and is then refused) instead of waiting for a writer."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def read_image_file(path: str) -> Tuple[Optional[bytes], Optional[str]]:
+    """(encoded bytes, None) for a regular file of at most MAX_IMAGE_BYTES that passes ``check_image_bytes``,
+    else (None, reason). Never blocks on a FIFO nor reads a device."""
+    try:
+        with open(path, "rb", opener=_open_nonblocking) as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return None, "not a regular file (a device, FIFO or socket); only regular files are read"
+            if info.st_size > MAX_IMAGE_BYTES:
+                return None, (f"file of {info.st_size:,} bytes is larger than the {MAX_IMAGE_BYTES:,}-byte limit "
+                              f"of one image")
+            data = f.read(MAX_IMAGE_BYTES + 1)
+    except OSError as err:
+        return None, f"cannot read file ({err.strerror or err})"
+    reason = check_image_bytes(data)
+    return (None, reason) if reason else (data, None)
 
 
 def image_format(data: bytes) -> Optional[str]:
@@ -132,6 +189,9 @@ def _check_sof(marker: int, body: bytes, state: _JpegState) -> Optional[str]:
         return f"unsupported JPEG sample precision {precision} (only 8-bit)"
     if not (0 < height <= _MAX_JPEG_DIM and 0 < width <= _MAX_JPEG_DIM):
         return f"corrupt JPEG (image size {width}x{height})"
+    too_large = _pixel_limit_reason(width, height)
+    if too_large:
+        return too_large
     if ncomp not in (1, 3, 4) or len(body) != 6 + 3 * ncomp:
         return f"corrupt JPEG (frame header with {ncomp} components)"
     h_factors, v_factors = [], []
@@ -236,6 +296,9 @@ def _check_png(data: bytes) -> Optional[str]:
             width, height = struct.unpack(">II", chunk[4:12])
             if width == 0 or height == 0:
                 return f"corrupt PNG (image size {width}x{height})"
+            too_large = _pixel_limit_reason(width, height)
+            if too_large:
+                return too_large
             first = False
         if ctype == b"IEND":
             return None
@@ -246,7 +309,11 @@ def _check_bmp(data: bytes) -> Optional[str]:
     """BMP: header present and the declared pixel data inside the file."""
     if len(data) < 26:
         return "truncated BMP (header cut off)"
-    file_size, _, offset = struct.unpack("<IIi", data[2:14])
+    file_size, _, offset, header_size = struct.unpack("<IIiI", data[2:18])
     if offset <= 0 or offset >= len(data) or (file_size and file_size > len(data)):
         return "truncated BMP (pixel data cut off)"
-    return None
+    if header_size == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+        width, height = struct.unpack("<HH", data[18:22])
+    else:
+        width, height = struct.unpack("<ii", data[18:26])
+    return _pixel_limit_reason(abs(width), abs(height))  # a negative height means rows stored top-down

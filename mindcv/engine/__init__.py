@@ -6,6 +6,8 @@ from .checkpoint_manager import CheckpointManager, check_new_run_dir, find_lates
 from .context import resolve_jit_level, set_context
 from .evaluate import EvalStep, evaluate
 from .precise_bn import precise_bn_batches, recompute_batchnorm
+from .run_folder import (CONFIG_FILE, DEVICE_NUM_KEY, ResumeSource, check_resume, locate_resume, refuse_if_in_use,
+                         take_run_folder)
 from .train_step import TrainStep
 from .trainer import Trainer, TrainerConfig, TrainingDiverged
 
@@ -13,4 +15,5 @@ __all__ = ["DataBundle", "TrainParts", "augmentation_seed", "build_loaders", "bu
            "eval_shard", "make_eval_loader_factory", "resolve_resume", "set_seeds", "CheckpointManager",
            "check_new_run_dir", "find_latest_checkpoint", "precise_bn_batches", "recompute_batchnorm",
            "resolve_jit_level", "set_context", "EvalStep", "evaluate", "TrainStep", "Trainer", "TrainerConfig",
-           "TrainingDiverged"]
+           "TrainingDiverged", "CONFIG_FILE", "DEVICE_NUM_KEY", "ResumeSource", "check_resume", "locate_resume",
+           "refuse_if_in_use", "take_run_folder"]

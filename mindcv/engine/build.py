@@ -16,15 +16,15 @@ from ..loss import create_loss
 from ..models import create_model
 from ..optim import create_optimizer
 from ..scheduler import create_scheduler
-from ..utils.checkpoint import CheckpointError, load_param_dict, read_checkpoint_meta
+from ..utils.checkpoint import CheckpointError, load_param_dict
 from ..utils.cli import ConfigError
 from ..utils.distributed import DistInfo
 from ..utils.logger import get_logger
 from .amp import apply_amp, cast_list_classes
-from .checkpoint_manager import find_resume_checkpoint
-from .context import amp_dtype_of, apply_jit_level
+from .context import amp_dtype_of, apply_jit_level, prepare_native_operators
 from .evaluate import EvalStep
 from .pynative_dp import jit_compile_step, use_pynative_data_parallel
+from .run_folder import ResumeSource
 from .train_step import TrainStep
 
 logger = get_logger(__name__)
@@ -153,6 +153,7 @@ def _log_mixing(args) -> None:
 
 def build_model(args, num_classes: int) -> nn.Cell:
     """The network, with initial weights from ``pretrained`` or ``ckpt_path`` when given."""
+    prepare_native_operators(args.mixconv_impl)
     model = create_model(args.model, num_classes=num_classes, pretrained=args.pretrained,
                          in_channels=args.in_channels, checkpoint_path=args.ckpt_path, drop_rate=args.drop_rate,
                          drop_path_rate=args.drop_path_rate, mixconv_impl=args.mixconv_impl)
@@ -275,29 +276,16 @@ def restore_optimizer(args, train_step: nn.Cell, steps_per_epoch: int) -> Resume
     return point
 
 
-def resolve_resume(args, train_step: nn.Cell, dist: DistInfo, steps_per_epoch: int = 0) -> ResumePoint:
-    """Restore the full training state from ``resume`` (a path, or ``auto``: the newest readable epoch or
-    recovery checkpoint in ckpt_save_dir), or the optimizer state with ``resume_opt`` and ``ckpt_path``
+def resolve_resume(args, train_step: nn.Cell, dist: DistInfo, source: Optional[ResumeSource],
+                   steps_per_epoch: int = 0) -> ResumePoint:
+    """Restore the full training state of ``source`` (``locate_resume(args)``: the checkpoint of ``resume``;
+    None: a new run, from epoch 1), or without one, with ``resume_opt`` and ``ckpt_path``, the optimizer state
     (``steps_per_epoch`` places the run on its schedule); returns where to continue."""
-    if not args.resume:
+    if source is None:
         if getattr(args, "resume_opt", False) and args.ckpt_path:
             return restore_optimizer(args, train_step, steps_per_epoch)
         return ResumePoint()
-    if args.resume == "auto":
-        found = find_resume_checkpoint(args.ckpt_save_dir, args.model)
-        if found is None:
-            logger.info("resume auto: no checkpoint in %s yet, starting from epoch 1", args.ckpt_save_dir)
-            return ResumePoint()
-        path, meta = found
-    else:
-        path = args.resume
-        if not os.path.isfile(path):
-            raise CheckpointError(f"resume: checkpoint file not found: {path} (--resume); pass a checkpoint of this "
-                                  f"run or --resume auto")
-        meta = read_checkpoint_meta(path)
-    if "epoch_num" not in meta:
-        raise CheckpointError(f"resume: {path} holds no training state (no epoch_num): it is a weights file; "
-                         f"use ckpt_path to start from its weights")
+    path, meta = source.path, source.meta
     params = load_param_dict(path)
     # the learning-rate schedule comes from this run's config (a longer epoch_size extends it); global_step
     # in the checkpoint places the run on it

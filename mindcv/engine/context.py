@@ -17,13 +17,15 @@ from typing import Optional
 import mindspore as ms
 from mindspore import nn
 
+from ..data.image_check import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
+from ..models.layers import native
 from ..utils.cli import ConfigError
 from ..utils.logger import get_logger
 
 logger = get_logger(__name__)
 
 __all__ = ["DEFAULT_JIT_LEVEL", "resolve_jit_level", "check_amp_dtype", "amp_dtype_of", "apply_jit_level",
-           "set_context"]
+           "set_context", "prepare_native_operators"]
 
 DEFAULT_JIT_LEVEL = "O0"  # mindspore.jit's default in 2.10 and its only non-experimental level, on every device
 O2_DEPRECATION = ("jit_level O2 (the GE backend) is deprecated since MindSpore 2.9.0 (JitConfig docs) and may be "
@@ -64,7 +66,8 @@ def set_context(args: argparse.Namespace) -> argparse.Namespace:
 
     In the copy, ``device_target`` and ``jit_level`` are resolved (None: this build's device; O0),
     ``dataset_sink_mode`` is off on CPU (no device queue) and ``num_parallel_workers`` is capped
-    to the machine's CPUs (MindSpore refuses more). ``args`` itself is left as the user gave it.
+    to the machine's CPUs (MindSpore refuses more). ``args`` itself is left as the user gave it. The image pixel
+    limit (``max_image_pixels``) is set for every image this process reads.
     """
     run = argparse.Namespace(**vars(args))
     device = args.device_target or ms.get_context("device_target")
@@ -90,6 +93,7 @@ def set_context(args: argparse.Namespace) -> argparse.Namespace:
         raise ConfigError("dp_mode pynative compiles with mindspore.jit, which takes jit_level O0 or O1: "
                           "use jit_level O0 (or dp_mode graph for O2)")
     check_amp_dtype(getattr(args, "amp_dtype", "float16"), args.amp_level, device)
+    set_max_image_pixels(getattr(args, "max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))
     if args.dataset_sink_mode and device == "CPU":
         logger.info("dataset_sink_mode is off on CPU (no device queue); steps are fed from the host")
         run.dataset_sink_mode = False
@@ -104,3 +108,12 @@ def set_context(args: argparse.Namespace) -> argparse.Namespace:
         logger.warning("amp_level %s on CPU: float16 kernels are slow or missing on CPU; O0 is recommended",
                        args.amp_level)
     return run
+
+
+def prepare_native_operators(mixconv_impl: Optional[str]) -> None:
+    """Before a model that may run the native CPU operators is built (CPU, any mixconv_impl but split): build
+    them, or verify their cached build, now. When that fails, the model is built with MindSpore's operators and
+    MixConv says why in one line, instead of the first graph compile failing."""
+    if mixconv_impl == "split" or str(ms.get_context("device_target")).upper() != "CPU":
+        return
+    native.prepare()

@@ -22,6 +22,7 @@ from mindspore import nn
 from ..data import DatasetError
 from ..utils.distributed import DistInfo, all_reduce_sum
 from ..utils.interrupt import StopRequest, TrainingInterrupted
+from ..utils.cli import OutputError
 from ..utils.io import atomic_write_text
 from ..utils.logger import get_logger
 from .checkpoint_manager import CheckpointManager
@@ -72,16 +73,27 @@ class TrainerConfig:
     meta: Dict[str, object] = field(default_factory=dict)
 
 
+def read_metrics_rows(path: str, last_epoch: int) -> List[dict]:
+    """The rows of epochs 1..``last_epoch`` of a run's metrics.csv ([] when there is none); a file that is not
+    UTF-8 text (e.g. re-saved by a spreadsheet as UTF-16) is an error naming it, before anything is written."""
+    if not os.path.isfile(path):
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return [r for r in csv.DictReader(f) if (r.get("epoch") or "").isdigit() and int(r["epoch"]) <= last_epoch]
+    except (UnicodeDecodeError, csv.Error, OSError) as err:
+        reason = "not UTF-8 text (re-saved by another program?)" if isinstance(err, UnicodeDecodeError) else \
+            (getattr(err, "strerror", None) or str(err))
+        raise OutputError(f"cannot read the run's {path}: {reason}; save it back as UTF-8 CSV, or move it away "
+                          f"(the resumed run then starts a new one); nothing was changed") from None
+
+
 class MetricsCSV:
     """Appends one row per epoch to ``metrics.csv`` (a resumed run continues the same file)."""
 
     def __init__(self, path: str, start_epoch: int) -> None:
         self.path = path
-        rows = []
-        if os.path.isfile(path) and start_epoch > 0:
-            with open(path, newline="", encoding="utf-8") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit() and int(r["epoch"]) <= start_epoch]
-        self._write(rows)
+        self._write(read_metrics_rows(path, start_epoch) if start_epoch > 0 else [])
 
     def _write(self, rows: List[dict]) -> None:
         buffer = io.StringIO()

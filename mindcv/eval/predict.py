@@ -10,7 +10,7 @@ from mindspore.dataset.transforms import Compose
 
 from ..data import create_transforms, image_files
 from ..data.constants import IMAGE_EXTENSIONS
-from ..data.image_check import check_image_bytes
+from ..data.image_check import read_image_file
 from .weights import EvalError, Weights
 
 __all__ = ["Prediction", "collect_images", "preprocess", "classify", "format_prediction", "eval_transform",
@@ -30,13 +30,13 @@ def collect_images(paths: Sequence[str]) -> List[str]:
     """The image files named, folders searched recursively (sorted); a missing path or an empty folder is an error."""
     files: List[str] = []
     for path in paths:
-        if os.path.isfile(path):
-            files.append(path)
-        elif os.path.isdir(path):
+        if os.path.isdir(path):
             found = image_files(path, recursive=True)
             if not found:
                 raise EvalError(f"folder {path} holds no image files (looked for {', '.join(IMAGE_EXTENSIONS)})")
             files.extend(found)
+        elif os.path.exists(path):  # a file; one that is not a regular file is refused when read
+            files.append(path)
         else:
             raise EvalError(f"image or folder not found: {path}")
     return files
@@ -44,12 +44,7 @@ def collect_images(paths: Sequence[str]) -> List[str]:
 
 def preprocess(path: str, transform) -> Tuple[Optional[Any], str]:
     """(CHW float32 array, "") for a decodable image, (None, reason) for one that cannot be read or decoded."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        return None, f"cannot read the file ({err.strerror or err})"
-    reason = check_image_bytes(data)  # before MindSpore's decoder, which can crash on a damaged header
+    data, reason = read_image_file(path)  # before MindSpore's decoder: damaged headers, bombs, devices
     if reason:
         return None, reason
     try:

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 import mindspore as ms
 from mindspore import nn
 
+from ..engine.context import prepare_native_operators
 from ..models import create_model, get_pretrained_cfg, is_model, list_models
 from ..models.convert import check_variant
 from ..models.convert_imgclsmob import eval_settings_for
@@ -154,6 +155,7 @@ def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None)
 
     ``mixconv_impl`` (default: --mixconv_impl) chooses how the MixConv layers run; the weights are the same.
     """
+    prepare_native_operators(mixconv_impl or getattr(args, "mixconv_impl", None))
     try:
         model = create_model(args.model, num_classes=weights.num_classes, in_channels=args.in_channels,
                              drop_rate=args.drop_rate, drop_path_rate=args.drop_path_rate,

@@ -31,7 +31,7 @@ import numpy as np
 
 from mindspore import nn
 
-from ..utils.checkpoint import save_checkpoint_atomic
+from ..utils.checkpoint import CheckpointNotFound, save_checkpoint_atomic
 from ..utils.io import file_sha256
 from ..utils.logger import get_logger
 from . import mixnet
@@ -124,7 +124,7 @@ def read_pdparams(path: str) -> ArrayDict:
     """
     path = os.path.expanduser(os.fspath(path))
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"weight file not found: {path}")
+        raise CheckpointNotFound(f"weight file not found: {path}")
     try:
         with open(path, "rb") as f:
             obj = _ArraysOnlyUnpickler(f, path).load()
@@ -163,7 +163,7 @@ def read_imgclsmob_weights(path: str, source: Optional[str] = None) -> Tuple[Arr
     if os.fspath(path).lower().endswith(PDPARAMS_SUFFIXES):
         return read_pdparams(path), source
     if not os.path.isfile(os.path.expanduser(os.fspath(path))):
-        raise FileNotFoundError(f"weight file not found: {path}")
+        raise CheckpointNotFound(f"weight file not found: {path}")
     try:
         import torch  # noqa: F401  (only .pth files need it)
     except ImportError as exc:

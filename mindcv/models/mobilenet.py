@@ -23,6 +23,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 import mindspore.common.initializer as init
 from mindspore import Tensor, nn
 
+from ..utils.cli import ConfigError
 from ._common import ClassifierNet, ResidualBlock, check_positive_int, make_divisible, set_param
 from .features import stage_feature_info
 from .layers.batchnorm import BatchNorm2d
@@ -308,8 +309,8 @@ class MobileNet(ClassifierNet):
 def _build(name: str, pretrained: bool, num_classes: int, in_channels: int, **kwargs: Any) -> MobileNet:
     """A registered variant; the caller's keyword arguments override its kernels."""
     if pretrained:
-        raise ValueError(f"pretrained=True: no weights are published for {name}. Train it (e.g. "
-                         f"configs/mobilenet/mobilenet_v2_mixconv357_demo.yaml) or pass checkpoint_path")
+        raise ConfigError(f"pretrained=True: no weights are published for {name}. Train it (e.g. "
+                          f"configs/mobilenet/mobilenet_v2_mixconv357_demo.yaml) or pass checkpoint_path")
     arch, kernels = VARIANTS[name]
     kwargs.setdefault("dw_kernels", kernels)
     return MobileNet(arch=arch, num_classes=num_classes, in_channels=in_channels, **kwargs)

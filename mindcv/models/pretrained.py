@@ -13,6 +13,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn
 
 from ..utils.checkpoint import CheckpointError, CheckpointNotFound, load_model_weights, load_param_dict, read_checkpoint_meta
+from ..utils.cli import ConfigError
 from ..utils.download import download_url, get_checkpoint_dir
 from ..utils.logger import get_logger
 
@@ -60,8 +61,8 @@ def _small_new_head(model: nn.Cell, dropped: List[str]) -> None:
 def adapt_stem(param_dict: ParamDict, first_conv: str, in_channels: int) -> None:
     """Make the stem conv weight fit `in_channels`: 3 unchanged, 1 sums the RGB filters (keepdims)."""
     if in_channels not in SUPPORTED_IN_CHANNELS:
-        raise ValueError(f"pretrained weights support in_channels=3 (RGB) or in_channels=1 (grey: RGB filters "
-                         f"summed); got in_channels={in_channels}. Use pretrained=False for other inputs")
+        raise ConfigError(f"pretrained weights support in_channels=3 (RGB) or in_channels=1 (grey: RGB filters "
+                          f"summed); got in_channels={in_channels}. Use pretrained=False for other inputs")
     if in_channels == 3:
         return
     name = f"{first_conv}.weight"
@@ -87,8 +88,8 @@ def _fetch_pretrained(default_cfg: Mapping[str, Any], name: str) -> str:
     """Download (or find in the cache) the checkpoint of `default_cfg`; returns its local path."""
     url = default_cfg.get("url") or ""
     if not url:
-        raise ValueError(f"no pretrained weights are published for {name}: its default_cfg has no url. "
-                         "Use pretrained=False, or give checkpoint_path=/path/to/your.ckpt")
+        raise ConfigError(f"no pretrained weights are published for {name}: its default_cfg has no url. "
+                          "Use pretrained=False, or give checkpoint_path=/path/to/your.ckpt")
     return download_url(url, root=get_checkpoint_dir(), sha256=default_cfg.get("sha256") or None)
 
 

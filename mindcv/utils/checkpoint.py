@@ -134,6 +134,23 @@ def _fault_injection(tmp: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _mindspore_temp_name(path: str) -> str:
+    """The file ``ms.save_checkpoint(obj, path)`` writes first (``.ckpt`` replaced by ``.tmp``) and renames to
+    ``path`` (then read-only to its owner; ``atomic_path`` gives it the umask's mode)."""
+    stem, ext = os.path.splitext(path)
+    return stem + ext.replace(".ckpt", ".tmp")
+
+
+def _remove_quietly(path: str) -> None:
+    """Remove ``path`` if it exists (read-only files too)."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        logger.warning("could not remove the temporary file %s: %s", path, err.strerror or err)
+
+
 def save_checkpoint_atomic(params_or_cell: Any, path: PathLike,
                            append_dict: Optional[Mapping[str, Any]] = None, crc_check: bool = False) -> str:
     """Save a checkpoint so that `path` holds either the previous file or the complete new one, never a part.
@@ -149,7 +166,11 @@ def save_checkpoint_atomic(params_or_cell: Any, path: PathLike,
     extra = _check_append_dict(append_dict)
     try:
         with atomic_path(path, suffix=".tmp.ckpt") as tmp:
-            ms.save_checkpoint(save_obj, tmp, append_dict=extra, crc_check=crc_check)
+            try:
+                ms.save_checkpoint(save_obj, tmp, append_dict=extra, crc_check=crc_check)
+            except BaseException:
+                _remove_quietly(_mindspore_temp_name(tmp))  # its own temporary file, left on a failed write
+                raise
             _fault_injection(tmp)
     except OSError as err:
         raise CheckpointError(f"cannot write the checkpoint {path}: {err.strerror or err}; choose a writable "

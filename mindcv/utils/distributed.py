@@ -1,5 +1,6 @@
 """Data-parallel set-up under ``msrun``: detect the launcher, initialise communication, reduce sums."""
 import os
+import time
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -7,6 +8,7 @@ import numpy as np
 
 from .cli import ConfigError
 from .logger import get_logger
+from .msrun import port_answers
 
 logger = get_logger(__name__)
 
@@ -68,11 +70,60 @@ def init_distributed(distribute: bool, argv: Sequence[str] = (), device_target: 
                        "For data-parallel training run:\n  %s\nor pass --distribute False to silence this.",
                        msrun_hint(argv, local_device_count(device_target or ms.get_context("device_target")), log_dir))
         return DistInfo()
-    init()
+    wait_for_scheduler()
+    try:
+        init()
+    except RuntimeError as err:  # the cluster's environment (MS_* variables), not this program
+        raise ConfigError(f"MindSpore could not join the msrun cluster: {_first_line(err)}; {_LAUNCH_HINT}") from None
     rank, size = get_rank(), get_group_size()
     ms.reset_auto_parallel_context()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=size)
     return DistInfo(rank=rank, group_size=size, initialized=True)
+
+
+_LAUNCH_HINT = ("start data-parallel runs with msrun (e.g. msrun --worker_num 2 --local_worker_num 2 python "
+                "train.py ... --distribute True), or unset MS_ROLE and the other MS_* variables to run on one device")
+SCHEDULER_WAIT_ENV = "MINDCV_SCHEDULER_WAIT"
+DEFAULT_SCHEDULER_WAIT = 120.0  # seconds a worker waits for msrun's scheduler to answer before giving up
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _scheduler_wait() -> float:
+    """Seconds to wait for the scheduler: $MINDCV_SCHEDULER_WAIT, else DEFAULT_SCHEDULER_WAIT."""
+    text = os.environ.get(SCHEDULER_WAIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_SCHEDULER_WAIT
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        raise ConfigError(f"{SCHEDULER_WAIT_ENV}={text!r} is not a number of seconds: fix or unset it") from None
+
+
+def wait_for_scheduler() -> None:
+    """A worker of an msrun cluster (MS_ROLE=MS_WORKER) waits, bounded, for the scheduler to answer at
+    MS_SCHED_HOST:MS_SCHED_PORT; MindSpore's own wait is silent and has no end that a user would see, e.g.
+    when MS_ROLE was set by hand with no msrun running. ConfigError with the msrun command after the wait."""
+    if os.environ.get("MS_ROLE") != "MS_WORKER":
+        return
+    host = os.environ.get("MS_SCHED_HOST", "").strip() or "127.0.0.1"
+    port_text = os.environ.get("MS_SCHED_PORT", "").strip()
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"MS_ROLE=MS_WORKER is set but MS_SCHED_PORT={port_text!r} is not a port number: "
+                          f"{_LAUNCH_HINT}")
+    port, wait = int(port_text), _scheduler_wait()
+    deadline, said = time.monotonic() + wait, False
+    while not port_answers(host, port):
+        if time.monotonic() >= deadline:
+            raise ConfigError(f"no msrun scheduler answered at {host}:{port} within {wait:g} s (MS_ROLE=MS_WORKER is "
+                              f"set in this environment; {SCHEDULER_WAIT_ENV} sets the wait): {_LAUNCH_HINT}")
+        if not said:
+            logger.info("waiting up to %g s for the msrun scheduler at %s:%d ...", wait, host, port)
+            said = True
+        time.sleep(0.5)
 
 
 def all_reduce_sum(values: Sequence[float], dist: DistInfo) -> np.ndarray:

@@ -236,8 +236,8 @@ def lock_timeout_seconds(value: Optional[float]) -> float:
     env = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
     try:
         return float(env) if env else DEFAULT_LOCK_TIMEOUT
-    except ValueError as exc:
-        raise ValueError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds, got {env!r}") from exc
+    except ValueError:
+        raise DownloadError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds, got {env!r}: fix or unset it") from None
 
 
 @contextmanager
@@ -540,6 +540,17 @@ def _fetch_reported(url: str, original_url: str, dest: str, expected: _Expected,
     logger.info("Saved %s (%s)", dest, verified)
 
 
+def _make_folder(root: str) -> None:
+    """Create the download folder, or raise a DownloadError naming it (and MINDCV_HOME when it comes from there)."""
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as err:
+        home = os.environ.get(HOME_ENV)
+        hint = (f": {HOME_ENV}={home!r} must name a folder you can write (or unset it: {DEFAULT_HOME})"
+                if home and root.startswith(get_cache_home()) else ": choose another folder")
+        raise DownloadError(f"cannot create the download folder {root} ({err.strerror or err}){hint}") from None
+
+
 def download_url(url: str, root: Optional[str] = None, filename: Optional[str] = None, sha256: Optional[str] = None,
                  sha256_prefix: Optional[str] = None, retries: int = 3, timeout: Timeout = DEFAULT_TIMEOUT,
                  progress: Optional[bool] = None, backoff: float = 1.0, lock_timeout: Optional[float] = None,
@@ -566,7 +577,7 @@ def download_url(url: str, root: Optional[str] = None, filename: Optional[str] =
     name_prefix = sha256_prefix_from_name(filename) if sha256_prefix is None else sha256_prefix
     expected = _check_hash_args(sha256, name_prefix, md5)
     timeouts = _split_timeout(timeout)
-    os.makedirs(root, exist_ok=True)
+    _make_folder(root)
     with file_lock(dest + ".lock", lock_timeout_seconds(lock_timeout), dest):
         if not _cached(dest, expected):
             _fetch_reported(url, original_url, dest, expected, retries, timeouts, _want_progress(progress),

@@ -11,16 +11,37 @@ from .cli import OutputError
 CHUNK_SIZE = 1 << 20  # bytes read at a time when hashing
 
 
+def process_umask() -> int:
+    """The process umask, read from /proc (Linux) or, elsewhere, set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # a moment with a strict mask: a file another thread creates meanwhile stays private
+    os.umask(mask)
+    return mask
+
+
+def default_file_mode(executable: bool = False) -> int:
+    """The mode ``open()`` gives a new file under the user's umask (0644 under umask 022; 0755 ``executable``)."""
+    return (0o777 if executable else 0o666) & ~process_umask()
+
+
 @contextlib.contextmanager
-def atomic_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
-    """Yield a temporary path in ``path``'s folder to write the new file to; on success it is renamed
-    onto ``path`` (atomic, so concurrent writers each install a complete file), on error removed."""
+def atomic_path(path: str, suffix: str = ".tmp", executable: bool = False) -> Iterator[str]:
+    """Yield a temporary path in ``path``'s folder to write the new file to; on success it gets the mode the
+    umask gives new files (mkstemp makes it 0600; writers such as MindSpore's may change it) and is renamed
+    onto ``path`` (atomic, so concurrent writers each install a complete file); on error it is removed."""
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=directory)
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, default_file_mode(executable))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -37,12 +37,21 @@ def get_logger(name: Optional[str] = None) -> logging.Logger:
     return root if name is None else root.getChild(name)
 
 
-def add_file_handler(path: str) -> None:
-    """Also write the log to a file (e.g. train.log in the output directory)."""
+def add_file_handler(path: str) -> logging.Handler:
+    """Also write the log to a file (e.g. train.log in the output directory); returns the handler, for
+    ``close_file_handler`` when the run ends (a process may run several)."""
     root = get_logger()
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(handler)
+    return handler
+
+
+def close_file_handler(handler: Optional[logging.Handler]) -> None:
+    """Stop writing the log to the file of ``add_file_handler`` (None: nothing to do)."""
+    if handler is not None:
+        get_logger().removeHandler(handler)
+        handler.close()
 
 
 def info_all_ranks(message: str, *args) -> None:

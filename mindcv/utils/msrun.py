@@ -8,7 +8,7 @@ from .logger import get_logger
 
 logger = get_logger(__name__)
 
-__all__ = ["is_scheduler_process", "serve_as_scheduler"]
+__all__ = ["is_scheduler_process", "serve_as_scheduler", "port_answers"]
 
 
 def is_scheduler_process() -> bool:
@@ -16,8 +16,8 @@ def is_scheduler_process() -> bool:
     return os.environ.get("MS_ROLE") == "MS_SCHED"
 
 
-def _port_taken(host: str, port: int) -> bool:
-    """True when another process listens on host:port."""
+def port_answers(host: str, port: int) -> bool:
+    """True when a process listens on host:port (a TCP connect succeeds within a second)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(1.0)
         return probe.connect_ex((host, port)) == 0
@@ -33,14 +33,14 @@ def serve_as_scheduler() -> int:
     from mindspore.communication import init
 
     host, port = os.environ.get("MS_SCHED_HOST", "127.0.0.1"), int(os.environ.get("MS_SCHED_PORT", "0") or 0)
-    if port and _port_taken(host, port):
+    if port and port_answers(host, port):
         logger.info("another scheduler already serves %s:%d (several nodes on this host): this one steps aside",
                     host, port)
         return 0
     try:
         init()
     except RuntimeError:
-        if port and _port_taken(host, port):  # lost the race to the other node's scheduler
+        if port and port_answers(host, port):  # lost the race to the other node's scheduler
             logger.info("another scheduler took %s:%d first (several nodes on this host): this one steps aside",
                         host, port)
             return 0

@@ -74,7 +74,7 @@ def run(tmp_path_factory):
 def _continue(run, tmp_path, ckpt: str, resume_opt: bool, save_dir: str = ""):
     args, model, step = _parts(save_dir or tmp_path, "--ckpt_path", ckpt, "--resume_opt", str(resume_opt))
     assert all(np.array_equal(v, run["before"][k]) for k, v in _weights(model).items())  # ckpt_path's weights
-    point = resolve_resume(args, step, DistInfo(), STEPS_PER_EPOCH)
+    point = resolve_resume(args, step, DistInfo(), None, STEPS_PER_EPOCH)
     step(*run["batches"][2])
     return point, _weights(model)
 
@@ -103,7 +103,7 @@ def test_no_optimizer_state_is_an_error_naming_both_files(run, tmp_path):
     ckpt = str(run["mindcv_dir"] / "mixnet_s-1_2.ckpt")  # weights only, and no optim file in tmp_path
     args, _, step = _parts(tmp_path, "--ckpt_path", ckpt, "--resume_opt", "True")
     with pytest.raises(CheckpointError) as err:
-        resolve_resume(args, step, DistInfo(), STEPS_PER_EPOCH)
+        resolve_resume(args, step, DistInfo(), None, STEPS_PER_EPOCH)
     message = str(err.value)
     assert "\n" not in message and ckpt in message and os.path.join(str(tmp_path), "optim_mixnet_s.ckpt") in message
     assert "found no state of optimizer 'momentum'" in message and "moments." in message
@@ -113,7 +113,7 @@ def test_another_optimizer_state_is_refused(run, tmp_path):
     args, _, step = _parts(tmp_path, "--ckpt_path", str(run["base"] / "mixnet_s-1_2.ckpt"), "--resume_opt", "True",
                            "--opt", "adamw")
     with pytest.raises(CheckpointError, match="found no state of optimizer 'adamw'"):
-        resolve_resume(args, step, DistInfo(), STEPS_PER_EPOCH)
+        resolve_resume(args, step, DistInfo(), None, STEPS_PER_EPOCH)
 
 
 def test_resume_opt_needs_ckpt_path():

@@ -16,7 +16,9 @@ library will be; without a compiler the layers run MindSpore's own operators and
 The library is compiled with ``g++ -O3 -march=native`` into ``$MINDCV_NATIVE_CACHE`` (default
 ``~/.cache/mindcv/native``), named by a hash of the sources, the flags, the compiler (path, size, mtime)
 and the CPU's feature flags, so a changed source, compiler or CPU gets its own build; concurrent builders
-each compile into a temporary file and rename it into place. MindSpore loads AOT libraries from
+each compile into a temporary file and rename it into place. Its size and SHA-256 are recorded beside it
+(``<library>.json``) and checked before it is used: a truncated or foreign file in the cache (which MindSpore's
+``dlopen`` would turn into a bus error) is built again, with one warning. MindSpore loads AOT libraries from
 anywhere unless ``MS_CUSTOM_AOT_WHITE_LIST`` is set; when the user set it, it must contain the cache
 directory. Nothing here writes environment variables. The kernels run on their own thread pool
 (``MINDCV_NATIVE_THREADS`` caps its size; default: the CPUs the process may use).
@@ -24,6 +26,7 @@ directory. Nothing here writes environment variables. The kernels run on their o
 import argparse
 import functools
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -35,7 +38,7 @@ from typing import List, Optional, Tuple
 import mindspore as ms
 from mindspore import ops
 
-from ...utils.io import atomic_path
+from ...utils.io import atomic_path, atomic_write_text, file_sha256
 from ...utils.logger import get_logger
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
@@ -50,8 +53,8 @@ _state = {"library": None, "error": ""}  # the library built (or found) in this 
 
 
 def cache_dir() -> str:
-    """Where compiled libraries are kept."""
-    return os.path.abspath(os.path.expanduser(os.environ.get(CACHE_ENV, "~/.cache/mindcv/native")))
+    """Where compiled libraries are kept ($MINDCV_NATIVE_CACHE; unset or empty: ~/.cache/mindcv/native)."""
+    return os.path.abspath(os.path.expanduser(os.environ.get(CACHE_ENV) or "~/.cache/mindcv/native"))
 
 
 def compiler() -> Optional[str]:
@@ -107,27 +110,70 @@ def check_white_list(library: str) -> None:
                            f"{CACHE_ENV} to a directory inside the white list")
 
 
-def build_library(directory: Optional[str] = None) -> str:
-    """Compile the library (or reuse the cached build) and return its path; logs a compile at INFO.
+def record_path(library: str) -> str:
+    """The file beside a built library recording its size and SHA-256 (checked before MindSpore loads it)."""
+    return library + ".json"
 
-    Raises RuntimeError with the reason when there is no compiler or the build fails.
+
+def _record(library: str) -> None:
+    """Write the size and SHA-256 of a freshly built library beside it."""
+    record = {"bytes": os.path.getsize(library), "sha256": file_sha256(library)}
+    atomic_write_text(record_path(library), json.dumps(record) + "\n")
+
+
+def verify_library(library: str) -> str:
+    """'' when ``library`` is the file its record describes, else what is wrong (a truncated copy, a foreign
+    file, no record): loading such a file can kill the process (a bus error), so it is never loaded."""
+    try:
+        with open(record_path(library), encoding="utf-8") as f:
+            record = json.load(f)
+        expected_size, expected_hash = int(record["bytes"]), str(record["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "has no readable size/hash record beside it"
+    size = os.path.getsize(library)
+    if size != expected_size:
+        return f"is {size} bytes where {expected_size} were built (truncated or replaced)"
+    if file_sha256(library) != expected_hash:
+        return "does not match the SHA-256 recorded when it was built"
+    return ""
+
+
+def _check_cache_dir(directory: str) -> None:
+    """RuntimeError naming MINDCV_NATIVE_CACHE when the cache folder cannot be one."""
+    existing = directory
+    while not os.path.isdir(existing):
+        if os.path.exists(existing):
+            raise RuntimeError(f"{CACHE_ENV}={os.environ.get(CACHE_ENV, '')!r}: {existing} is a file, not a folder; "
+                               f"point {CACHE_ENV} to a folder")
+        existing = os.path.dirname(existing)
+
+
+def build_library(directory: Optional[str] = None) -> str:
+    """Compile the library (or reuse the cached build once verified against its record) and return its path;
+    logs a compile at INFO, a cached file that fails verification at WARNING before it is rebuilt.
+
+    Raises RuntimeError with a one-line reason when there is no compiler or the build fails.
     """
     target = library_path(directory)
-    if os.path.isfile(target):
-        return target
-    cxx = compiler()
-    os.makedirs(os.path.dirname(target), exist_ok=True)
     logger = get_logger(__name__)
+    if os.path.isfile(target):
+        problem = verify_library(target)
+        if not problem:
+            return target
+        logger.warning("the cached native library %s %s: building it again", target, problem)
+    _check_cache_dir(os.path.dirname(target))
+    cxx = compiler()
     logger.info("compiling the native CPU operators (%s) with %s %s into %s ...", ", ".join(SOURCES), cxx,
                 " ".join(FLAGS[:3]), target)
     start = time.perf_counter()
-    with atomic_path(target, suffix=".so.partial") as partial:  # concurrent builders each rename a whole file
+    with atomic_path(target, suffix=".so.partial", executable=True) as partial:  # builders each rename a whole file
         sources = [os.path.join(CSRC, name) for name in SOURCES]
         result = subprocess.run([cxx, *FLAGS, "-o", partial, *sources], capture_output=True, text=True,
                                 check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"{cxx} failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}")
-        os.chmod(partial, 0o755)
+            lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+            raise RuntimeError(f"{cxx} failed (exit {result.returncode})" + (f": {lines[-1][:300]}" if lines else ""))
+    _record(target)
     logger.info("native CPU operators built in %.1f s", time.perf_counter() - start)
     return target
 
@@ -158,7 +204,8 @@ def ensure_built() -> str:
                 library = build_library()
                 check_white_list(library)
             except (RuntimeError, OSError) as err:
-                _state["error"] = f"the native CPU operators could not be built: {err}"
+                reason = str(err) if isinstance(err, RuntimeError) else f"{err.strerror or err} ({err.filename})"
+                _state["error"] = f"the native CPU operators could not be built: {reason}"
                 raise RuntimeError(f"{_state['error']} (run `python -m mindcv.models.layers.native --build` to "
                                    "retry, or choose mixconv_impl='split')") from err
             _state["library"] = library
@@ -203,6 +250,17 @@ def strided_conv_ops(prefix: str, stride: int, channels_from_weight: bool) -> Tu
         return (x[0], w[0] if channels_from_weight else x[1], -(-x[2] // stride), -(-x[3] // stride))
 
     return op(f"{prefix}_fwd_s{stride}", out_shape, bprop), backward_data, backward_weight
+
+
+def prepare() -> str:
+    """Build the library now, or verify its cached build (the scripts' explicit step before they build a model
+    that would use it): '' when the native operators can run, else why not; then every layer built afterwards
+    runs MindSpore's operators and MixConv says so once (see ``mixconv._choose_impl``)."""
+    try:
+        ensure_built()
+    except RuntimeError:
+        return _state["error"]
+    return ""
 
 
 def use_native() -> bool:
