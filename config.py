@@ -21,10 +21,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from mindcv.choices import (AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, DEFAULT_MAX_IMAGE_PIXELS, DEVICE_TARGETS,
-                            DP_MODES, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS,
-                            LOSS_SCALE_TYPES, LOSSES, MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS,
-                            parse_auto_augment)
+from mindcv.choices import (AMP_CAST_LIST_FORM, AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, COLOR_JITTER_FORM,
+                            DEFAULT_MAX_IMAGE_PIXELS, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
+                            IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES, MAX_CROP_PCT,
+                            MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, color_jitter_factors,
+                            parse_amp_cast_list, parse_auto_augment)
 from mindcv.utils.cli import ArgumentParser, ConfigError, OutputError
 from mindcv.utils.io import atomic_write_text
 from mindcv.utils.logger import get_logger
@@ -44,7 +45,8 @@ class Option:
     """One option: its name (the YAML key, ``--name`` on the command line), kind, default and checks.
 
     kind: bool, int, float, str, float_pair (2 floats), float_list (1+ floats), int_list (0+ ints),
-    erase_value (a number, 3 numbers, or "random"). ``low``/``high`` bound numbers (each element of
+    erase_value (a number, 3 numbers, or "random"), color_jitter (a number, or 3 or 4 numbers), cast_list
+    (mindspore.nn class names, MindCV's "[nn.Conv2d, nn.Dense]"). ``low``/``high`` bound numbers (each element of
     a list); ``interval`` says which ends are closed, e.g. "[)" for low <= x < high. ``aliases`` are
     further command-line spellings (e.g. ``format`` for ``file_format``).
     """
@@ -59,7 +61,6 @@ class Option:
     high: Optional[float] = None
     interval: str = "[]"
     aliases: Tuple[str, ...] = ()
-    unused: str = ""  # accepted so MindCV recipes run, but not used here: why (warned when set to a non-default)
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("ratio", "float_pair", (0.75, 1.333), "RandomResizedCrop aspect-ratio range", low=0, interval="(]"),
         _o("hflip", "float", 0.5, "horizontal flip probability", low=0, high=1),
         _o("vflip", "float", 0.0, "vertical flip probability", low=0, high=1),
-        _o("color_jitter", "float", 0.4, "colour jitter strength (ignored when auto_augment is set); "
-           "None: off", nullable=True, low=0),
+        _o("color_jitter", "color_jitter", 0.4, "colour jitter (ignored when auto_augment is set): a number b "
+           "(brightness, contrast and saturation factors drawn from [max(0, 1 - b), 1 + b]), or 3 or 4 numbers "
+           "[brightness, contrast, saturation(, hue: shift drawn from [-hue, hue], hue <= 0.5)]; None: off",
+           nullable=True),
         _o("interpolation", "str", "bilinear", "resize interpolation", choices=INTERPOLATIONS),
         _o("auto_augment", "str", None, "policy, e.g. randaug-m9-mstd0.5, randaug-m9-mstd0.5-inc1, "
            "autoaug-mstd0.5, trivialaugwide; None: off", nullable=True),
@@ -150,7 +153,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("re_max_attempts", "int", 10, "random erasing attempts per image", low=1),
         _o("mean", "float_list", IMAGENET_DEFAULT_MEAN, "per-channel mean (0-255 scale)"),
         _o("std", "float_list", IMAGENET_DEFAULT_STD, "per-channel std (0-255 scale)", low=0, interval="(]"),
-        _o("crop_pct", "float", 0.875, "evaluation centre-crop fraction", low=0, high=1, interval="(]"),
+        _o("crop_pct", "float", 0.875, "evaluation centre-crop fraction: the short side is resized to image_resize / "
+           "crop_pct, then the centre image_resize x image_resize is cropped; above 1 (MindCV's volo_d4 uses 1.15) "
+           "the crop is larger than the resized image and padded with zeros, as in MindCV and timm; at most 2 "
+           "(a larger value is more likely a percentage typed by mistake)", low=0, high=MAX_CROP_PCT, interval="(]"),
         _o("mixup", "float", 0.0, "mixup Beta(alpha, alpha); 0: off", low=0),
         _o("cutmix", "float", 0.0, "cutmix Beta(alpha, alpha); 0: off", low=0),
         _o("cutmix_prob", "float", 1.0, "probability of applying mixup/cutmix to a batch", low=0, high=1),
@@ -173,8 +179,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("force_resume", "bool", False, "resume even when options that the saved state depends on (model, data, "
            "batch size, devices, schedule, optimizer, ...) differ from the run's config.yaml; the differences are "
            "logged as warnings"),
-        _o("resume_opt", "bool", False, "with ckpt_path: also restore the optimizer state",
-           unused="ckpt_path loads weights only; use --resume to continue a run with its optimizer state"),
+        _o("resume_opt", "bool", False, "with ckpt_path (MindCV's way to continue a run): also restore the optimizer "
+           "state (moments, global step; loss scale and EMA when present) from that checkpoint, or else from "
+           "MindCV's optim_<model>.ckpt in ckpt_save_dir, and continue where its global step stands on this run's "
+           "schedule, up to epoch_size epochs in all (MindCV trains epoch_size more)"),
         _o("keep_checkpoint_max", "int", 10, "checkpoints kept", low=1),
         _o("ckpt_save_dir", "str", "./ckpt", "output directory (checkpoints, logs, effective config)"),
         _o("ckpt_save_interval", "int", 1, "epochs between checkpoints", low=1),
@@ -240,15 +248,16 @@ GROUPS: List[Tuple[str, List[Option]]] = [
         _o("amp_dtype", "str", "float16", "low precision of amp_level O1-O3: float16, or bfloat16 (no loss "
            "scaling; Ascend only)", choices=AMP_DTYPES),
         _o("val_amp_level", "str", "O0", "precision used for validation", choices=AMP_LEVELS),
-        _o("amp_cast_list", "str", None, "cells cast to fp16 (O1) or kept fp32 (O2), e.g. \"[nn.Conv2d]\"; "
-           "None: MindSpore's lists", nullable=True,
-           unused="MindSpore's own white/black lists are used for every amp_level"),
+        _o("amp_cast_list", "cast_list", None, "cell classes of mindspore.nn cast to amp_dtype by amp_level O1 (its "
+           "white list) or kept in float32 by O2 (its black list), e.g. \"[nn.Conv2d, nn.Dense]\" (subclasses "
+           "count); None: MindSpore's lists; O0 and O3 use none", nullable=True),
         _o("loss_scale_type", "str", "fixed", "fixed, dynamic (drops overflowing steps), or auto",
            choices=LOSS_SCALE_TYPES),
         _o("loss_scale", "float", 1.0, "loss scale (the initial one when dynamic)", low=1),
         _o("drop_overflow_update", "bool", False, "skip the update of a step whose gradients overflow"),
-        _o("eval_shuffle", "bool", False, "shuffle the evaluation data",
-           unused="evaluation reads each image once in a fixed order; the result does not depend on it"),
+        _o("eval_shuffle", "bool", False, "read the evaluation images (validate.py, val_while_train) in a random "
+           "order drawn from seed; every count, every image's prediction and the accuracies are the same either "
+           "way (the mean loss to float rounding)"),
     ]),
 ]
 
@@ -380,6 +389,27 @@ def _convert_erase_value(value: Any) -> Any:
     return int(number) if number.is_integer() else number
 
 
+def _convert_color_jitter(value: Any) -> Any:
+    """color_jitter: a number, or 3 or 4 numbers (a 1-element list, as ``--color_jitter 0.4`` gives, is a number)."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return None if _is_null(value[0]) else _convert_color_jitter(value[0])
+    try:
+        converted = [_to_float(v) for v in value] if isinstance(value, (list, tuple)) else _to_float(value)
+        color_jitter_factors(converted)
+    except (ConfigError, ValueError):
+        raise ConfigError(COLOR_JITTER_FORM) from None
+    return converted
+
+
+def _convert_cast_list(value: Any) -> str:
+    """amp_cast_list: MindCV's string "[nn.Conv2d, nn.Dense]" (or a YAML list of the names), kept in that form."""
+    try:
+        names = parse_amp_cast_list(value)
+    except ValueError:
+        raise ConfigError(AMP_CAST_LIST_FORM) from None
+    return "[" + ", ".join(f"nn.{name}" for name in names) + "]"
+
+
 def _convert_list(opt: Option, value: Any) -> Any:
     """A list option: a YAML list / tuple of the element kind with the required length."""
     element, length = LIST_KINDS[opt.kind]
@@ -408,6 +438,10 @@ def convert_value(opt: Option, value: Any) -> Any:
         raise ConfigError(f"a {opt.kind} value, not null")
     if opt.kind == "erase_value":
         return _convert_erase_value(value)
+    if opt.kind == "color_jitter":
+        return _convert_color_jitter(value)
+    if opt.kind == "cast_list":
+        return _convert_cast_list(value)
     if opt.kind in LIST_KINDS:
         return _convert_list(opt, value)
     return _convert_scalar(opt, opt.kind, value)
@@ -503,6 +537,10 @@ def _cli_type(opt: Option) -> Callable[[str], Any]:
                 return _convert_scalar(opt, LIST_KINDS[opt.kind][0], text)
             if opt.kind == "erase_value":
                 return text if text.strip().lower() == "random" else _to_float(text)
+            if opt.kind == "color_jitter":
+                return None if _is_null(text) else _to_float(text)
+            if opt.kind == "cast_list":
+                return text
             return convert_value(opt, text)
         except ConfigError as err:
             raise argparse.ArgumentTypeError(f"expects {err}, got {text!r}") from None
@@ -519,6 +557,8 @@ def _add_option(group: argparse._ArgumentGroup, opt: Option) -> None:
         kwargs.update(nargs=LIST_KINDS[opt.kind][1], metavar=LIST_KINDS[opt.kind][0].upper())
     elif opt.kind == "erase_value":
         kwargs.update(nargs="+", metavar="VALUE")
+    elif opt.kind == "color_jitter":
+        kwargs.update(nargs="+", metavar="FACTOR")
     if opt.choices:
         kwargs["metavar"] = "{" + ",".join(str(c) for c in opt.choices) + "}"
     group.add_argument(f"--{opt.name}", *[f"--{alias}" for alias in opt.aliases], dest=opt.name, **kwargs)
@@ -588,6 +628,12 @@ def _check_combinations(args: argparse.Namespace) -> None:
         except ValueError as err:
             raise ConfigError(f"option 'auto_augment': {err}") from None
     _check_aug_splits(args)
+    if args.resume_opt and not args.ckpt_path and not args.resume:
+        raise ConfigError("resume_opt restores the optimizer state that goes with ckpt_path's weights: set ckpt_path "
+                          "to a training checkpoint (or use --resume auto / --resume FILE)")
+    if args.amp_cast_list is not None and args.amp_level in ("O0", "O3"):
+        logger.warning("amp_cast_list %s has no effect with amp_level %s (as in MindCV): it lists the cells O1 casts "
+                       "or O2 keeps in float32", args.amp_cast_list, args.amp_level)
 
 
 def _check_aug_splits(args: argparse.Namespace) -> None:
@@ -627,16 +673,7 @@ def validate_args(args: argparse.Namespace, extra_options: Sequence[Option] = ()
             raise ConfigError(_describe_error("config", name, value, err)) from None
     _apply_deprecated(args)
     _check_combinations(args)
-    _warn_unused(args)
     return args
-
-
-def _warn_unused(args: argparse.Namespace) -> None:
-    """One warning per option that MindCV recipes may set but that nothing here uses, when set."""
-    for opt in OPTIONS.values():
-        if opt.unused and _plain(getattr(args, opt.name)) != _plain(opt.default):
-            logger.warning("option %s=%s is accepted for MindCV recipes but has no effect here: %s", opt.name,
-                           getattr(args, opt.name), opt.unused)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None, tool: Optional[ToolOptions] = None) -> argparse.Namespace:
@@ -809,7 +846,6 @@ def options_markdown() -> str:
         rows.append(f"| **{title}** | | |")
         for opt in options:
             meaning = opt.help + (f" (one of: {', '.join(map(str, opt.choices))})" if opt.choices else "")
-            meaning += f" (no effect here: {opt.unused})" if opt.unused else ""
             rows.append(f"| `--{opt.name}` | `{_markdown_default(opt)}` | {meaning.replace('|', '/')} |")
     return "\n".join(rows)
 
@@ -821,16 +857,15 @@ defaults < YAML recipe < command line. Booleans take `true/false`, `yes/no`, `1/
 unlike MindCV, `--flag False` means False); list options take several values (`--scale 0.5 1.0`); `None`/`null`
 clears nullable options. An unknown key or flag and a value of the wrong type or range are errors that name the
 key, the value and the closest known key (`learning_rate` -> `lr`). The effective configuration is logged and
-saved as `config.yaml` beside the checkpoints. MindCV keys we do not implement (`layer_decay`, ModelArts
-options) are unknown keys here. Options marked "no effect here" are accepted so that MindCV's recipes run, and
-say so in a warning when set.
+saved as `config.yaml` beside the checkpoints. Every option of MindCV 0.3.0's `config.py` is here and does what
+it does in MindCV, except `layer_decay` (layer-wise learning-rate decay, for fine-tuning ViTs), an unknown key here.
 
 This file is generated: `python config.py > docs/options.md` (a test keeps it equal to the option table).
 """
 
 
 def options_document() -> str:
-    """docs/options.md: the header and the option table, with the options that have no effect marked."""
+    """docs/options.md: the header and the option table."""
     return OPTIONS_DOC_HEADER + "\n" + options_markdown() + "\n"
 
 

@@ -55,7 +55,8 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
     from mindcv.models.registry import model_entrypoint
 
     model_entrypoint(args.model)  # an unknown model name is refused before any data is read
-    check_new_run_dir(args.ckpt_save_dir, args.resume)
+    continuing = args.resume or (args.ckpt_path if args.resume_opt else "")  # resume_opt: MindCV's way
+    check_new_run_dir(args.ckpt_save_dir, continuing)
     refuse_if_in_use(args.ckpt_save_dir)
     args = set_context(args)
     dist = init_distributed(args.distribute, ["train.py"] + list(sys.argv[1:] if argv is None else argv),
@@ -72,8 +73,8 @@ def _run(args, argv: Optional[Sequence[str]], stop) -> int:
     data = build_loaders(args, dist)
     model = build_model(args, data.num_classes)
     parts = build_train_step(args, model, data, dist)
-    start = resolve_resume(args, parts.train_step, dist, source)
-    lock = take_run_folder(args.ckpt_save_dir, args.resume, dist)  # rank 0 owns the folder from here to the exit
+    start = resolve_resume(args, parts.train_step, dist, source, data.steps_per_epoch)
+    lock = take_run_folder(args.ckpt_save_dir, continuing, dist)  # rank 0 owns the folder from here to the exit
     log_file = None
     try:
         if dist.is_main:

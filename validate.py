@@ -35,8 +35,7 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     """Body of validate.py."""
     args = parse_args(argv, VALIDATE_TOOL)
     # function-local imports: --help and option errors answer without MindSpore's start-up
-    from mindcv.data.sampler import shard_indices
-    from mindcv.engine import EvalStep, evaluate, make_eval_loader_factory, set_context
+    from mindcv.engine import EvalStep, eval_shard, evaluate, make_eval_loader_factory, set_context
     from mindcv.eval import (apply_weights_eval_settings, build_eval_model, build_val_index, check_bad_images,
                              checkpoint_class_names, class_report, eval_settings, gather_predictions, hint_run_config,
                              log_settings, report, resolve_weights, results_path, write_class_report,
@@ -57,7 +56,7 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     if dist.is_main:
         log_settings(settings, len(index))
     model = build_eval_model(args, weights)
-    shard = shard_indices(len(index), dist.group_size, dist.rank, shuffle=False, pad=False)
+    shard = eval_shard(args, len(index), dist)  # the loader's order (eval_shuffle: a seeded permutation)
     batches = make_eval_loader_factory(args, index, dist, weights.num_classes)() if shard else []
     result = evaluate(EvalStep(model, weights.num_classes), batches, dist, keep_predictions=True)
     check_bad_images(index, dist)

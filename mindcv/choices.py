@@ -4,6 +4,7 @@ Kept free of MindSpore (standard library only) so that ``--help`` and option err
 auto_augment grammar is here for that reason (mindcv.data.auto_augment maps a parsed string onto native ops).
 """
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
@@ -50,6 +51,56 @@ AUTO_AUGMENT_POLICIES: Tuple[str, ...] = ("randaug", "autoaug", "autoaugr", "tri
 IMAGENET_DEFAULT_MEAN: List[float] = [0.485 * 255, 0.456 * 255, 0.406 * 255]
 IMAGENET_DEFAULT_STD: List[float] = [0.229 * 255, 0.224 * 255, 0.225 * 255]
 DEFAULT_CROP_PCT: float = 0.875
+# crop_pct above 1 pads the centre crop with zeros (MindCV, timm; MindCV's volo_d4 recipe uses 1.15); larger than 2
+# is taken for a percentage typed by mistake (87.5 would resize a 224 crop's image to 2 pixels)
+MAX_CROP_PCT: float = 2.0
+
+# ---- color_jitter (MindCV: a number, or [brightness, contrast, saturation(, hue)]) ----
+COLOR_JITTER_FORM = "a number >= 0, or a list of 3 or 4 numbers >= 0 [brightness, contrast, saturation(, hue <= 0.5)]"
+MAX_HUE = 0.5  # RandomColorAdjust draws the hue shift from [-hue, hue], hue in [0, 0.5]
+
+
+def color_jitter_factors(value) -> Tuple[float, ...]:
+    """The (brightness, contrast, saturation[, hue]) factors of a color_jitter value, as MindCV reads it: a number b
+    means (b, b, b) and no hue change; 3 or 4 numbers are taken as they are (ValueError naming the form otherwise)."""
+    def number(item) -> bool:
+        return isinstance(item, numbers.Real) and not isinstance(item, bool) and math.isfinite(item)
+
+    if number(value):
+        factors = (float(value),) * 3
+    elif isinstance(value, (list, tuple)) and len(value) in (3, 4) and all(number(v) for v in value):
+        factors = tuple(float(v) for v in value)
+    else:
+        raise ValueError(f"color_jitter must be {COLOR_JITTER_FORM}, got {value!r}")
+    if min(factors) < 0 or (len(factors) == 4 and factors[3] > MAX_HUE):
+        raise ValueError(f"color_jitter must be {COLOR_JITTER_FORM}, got {value!r}")
+    return factors
+
+
+# ---- amp_cast_list (MindCV: a Python list of mindspore.nn cell classes, as a string) ----
+AMP_CAST_LIST_FORM = 'a list of mindspore.nn cell classes, e.g. "[nn.Conv2d, nn.Dense]"'
+_CELL_NAME = re.compile(r"^(?:mindspore\.)?nn\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def parse_amp_cast_list(value) -> Tuple[str, ...]:
+    """The class names (``Conv2d``, ...) of an amp_cast_list: MindCV's string "[nn.Conv2d, nn.Dense]" (or one name,
+    or a list of names); ValueError naming the expected form otherwise. Names are read, never evaluated."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) >= 2 and (text[0], text[-1]) in (("[", "]"), ("(", ")")):
+            text = text[1:-1]
+        items = [item.strip() for item in text.split(",")]
+        if items and not items[-1] and len(items) > 1:  # "(nn.Dense,)"
+            items = items[:-1]
+    elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        items = [item.strip() for item in value]
+    else:
+        items = []
+    matches = [_CELL_NAME.match(item) for item in items]
+    if not items or not all(matches):
+        raise ValueError(f"amp_cast_list must be {AMP_CAST_LIST_FORM}, got {value!r}")
+    return tuple(dict.fromkeys(match.group(1) for match in matches))
+
 
 # ---- auto_augment strings (timm / MindCV grammar) ----
 AUGMENT_LEVEL_MAX = 10  # timm's _LEVEL_DENOM: magnitude 10 is each op's maximum

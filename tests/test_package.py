@@ -14,7 +14,9 @@ def test_pip_install_imports_from_outside_the_clone(tmp_path):
     build = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                             "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-2000:]
-    code = ("import os, mindcv, mindcv.models, mindcv.engine, mindcv.eval; "
+    code = ("import os, importlib.metadata as md, mindcv, mindcv.models, mindcv.engine, mindcv.eval; "
+            "dist = md.distribution('mixnet-mindcv'); "  # the copy just installed (PYTHONPATH comes first)
+            "print(dist.version, mindcv.__version__, str(dist.locate_file('mindcv')) == os.path.dirname(mindcv.__file__)); "
             "from mindcv.data.imagenet_classes import imagenet_wnids; "
             "from mindcv.models import create_model; "
             "print(mindcv.__file__); print(len(imagenet_wnids())); "
@@ -25,8 +27,32 @@ def test_pip_install_imports_from_outside_the_clone(tmp_path):
                          timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.strip().split("\n")
+    installed, package, same_place = lines[0].split()
+    assert installed == package == _declared_version() and same_place == "True"  # metadata = mindcv.__version__
+    lines = lines[1:]
     assert lines[0].startswith(str(target)) and lines[1] == "1000" and lines[2] == "True"
     assert lines[-1] == "(3, 1536)"  # (after the log line naming the MixConv implementation)
+
+
+def _declared_version() -> str:
+    """mindcv.__version__ as written in the source (without importing the package)."""
+    import re
+
+    text = open(os.path.join(ROOT, "mindcv", "__init__.py"), encoding="utf-8").read()
+    return re.search(r'^__version__ = "([^"]+)"$', text, re.M).group(1)
+
+
+def test_the_version_has_one_source():
+    """pyproject.toml takes the distribution's version from mindcv.__version__ (no second copy to drift)."""
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "mindcv.__version__"}
+    import mindcv
+
+    assert mindcv.__version__ == _declared_version()
 
 
 def test_import_changes_no_environment_variable():

@@ -2,7 +2,8 @@
 
 Train: RandomCropDecodeResize(image_resize, scale, ratio, interpolation) (decode + random resized
 crop in one native op), RandomHorizontalFlip(hflip), RandomVerticalFlip(vflip), then auto_augment
-(see ``auto_augment``) or, without it, RandomColorAdjust(color_jitter), then Normalize(mean, std),
+(see ``auto_augment``) or, without it, RandomColorAdjust(color_jitter: a number b for brightness = contrast =
+saturation = b, or [brightness, contrast, saturation(, hue)], as MindCV), then Normalize(mean, std),
 HWC2CHW and RandomErasing(re_prob, re_scale, re_ratio, re_value) on the CHW float image.
 Eval: Decode, Resize(short side to floor(image_resize / crop_pct), interpolation),
 CenterCrop(image_resize), Normalize, HWC2CHW. mean / std are in 0-255 pixel units (MindCV's).
@@ -18,7 +19,8 @@ from typing import List, Sequence, Tuple, Union
 from mindspore.dataset import vision
 from mindspore.dataset.vision import Inter
 
-from ..choices import DATASETS, DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..choices import (DATASETS, DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, MAX_CROP_PCT,
+                       color_jitter_factors)
 from .auto_augment import create_auto_augment
 from .constants import ARRAY_DATASETS
 
@@ -90,17 +92,8 @@ def _check_mean_std(mean, std) -> Tuple[List[float], List[float]]:
 
 
 def _color_jitter_op(color_jitter):
-    """RandomColorAdjust from a float (brightness = contrast = saturation) or a 3/4-tuple (+ hue)."""
-    if isinstance(color_jitter, Real) and not isinstance(color_jitter, bool):
-        values = (float(color_jitter),) * 3
-    elif isinstance(color_jitter, (list, tuple)) and len(color_jitter) in (3, 4):
-        values = tuple(float(v) for v in color_jitter)
-    else:
-        raise ValueError(f"color_jitter must be a number or 3/4 numbers (brightness, contrast, saturation[, hue]), "
-                         f"got {color_jitter!r}")
-    if any(v < 0 for v in values) or (len(values) == 4 and values[3] > 0.5):
-        raise ValueError(f"color_jitter values must be >= 0 (hue <= 0.5), got {color_jitter!r}")
-    return vision.RandomColorAdjust(*values)
+    """RandomColorAdjust from a number b (brightness = contrast = saturation = b) or 3/4 numbers (+ hue), as MindCV."""
+    return vision.RandomColorAdjust(*color_jitter_factors(color_jitter))
 
 
 def transforms_imagenet_train(
@@ -169,8 +162,8 @@ def transforms_imagenet_eval(
     """Eval ops: decode (unless decoded already), resize the short side to image_resize / crop_pct, centre crop,
     normalise, CHW."""
     image_resize = _check_size(image_resize)
-    if not isinstance(crop_pct, Real) or not 0 < crop_pct <= 1:
-        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct!r}")
+    if not isinstance(crop_pct, Real) or not 0 < crop_pct <= MAX_CROP_PCT:
+        raise ValueError(f"crop_pct must be in (0, {MAX_CROP_PCT:g}], got {crop_pct!r}")
     mean, std = _check_mean_std(mean, std)
     return ([vision.Decode()] if decode else []) + [
         vision.Resize(eval_resize_size(image_resize, crop_pct), interpolation=interpolation_mode(interpolation)),

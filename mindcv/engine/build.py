@@ -1,7 +1,8 @@
 """Build the pieces of a training run from its configuration (kept out of train.py so each is testable)."""
+import os
 import random
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from ..utils.checkpoint import CheckpointError, load_param_dict
 from ..utils.cli import ConfigError
 from ..utils.distributed import DistInfo
 from ..utils.logger import get_logger
+from .amp import apply_amp, cast_list_classes
 from .context import amp_dtype_of, apply_jit_level, prepare_native_operators
 from .evaluate import EvalStep
 from .pynative_dp import jit_compile_step, use_pynative_data_parallel
@@ -116,9 +118,17 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
     return DataBundle(make_train_loader, make_val_loader, steps, num_classes, train_index.class_names, soft)
 
 
+def eval_shard(args, num_items: int, dist: DistInfo) -> List[int]:
+    """This rank's exact share of ``num_items`` evaluation items, in the order it reads them: the split's order, or
+    with ``eval_shuffle`` (MindCV's option) a random order drawn from ``seed``. The shares partition the items
+    either way, so every count, every image's prediction and the accuracies do not depend on it."""
+    return shard_indices(num_items, dist.group_size, dist.rank, shuffle=bool(getattr(args, "eval_shuffle", False)),
+                         seed=args.seed, pad=False)
+
+
 def make_eval_loader_factory(args, index, dist: DistInfo, num_classes: int) -> Callable[[], Iterable]:
     """Loader over this rank's exact share of ``index`` (no padding: every image is counted once)."""
-    indices = shard_indices(len(index), dist.group_size, dist.rank, shuffle=False, pad=False)
+    indices = eval_shard(args, len(index), dist)
     transform = create_transforms(args.dataset, image_resize=args.image_resize, is_training=False,
                                   interpolation=args.interpolation, crop_pct=args.crop_pct,
                                   mean=list(args.mean), std=list(args.std))
@@ -147,9 +157,8 @@ def build_model(args, num_classes: int) -> nn.Cell:
     model = create_model(args.model, num_classes=num_classes, pretrained=args.pretrained,
                          in_channels=args.in_channels, checkpoint_path=args.ckpt_path, drop_rate=args.drop_rate,
                          drop_path_rate=args.drop_path_rate, mixconv_impl=args.mixconv_impl)
-    if args.amp_level != "O0":
-        ms.amp.auto_mixed_precision(model, args.amp_level, dtype=amp_dtype_of(args))
-    return model
+    cast_list = cast_list_classes(args.amp_cast_list) if args.amp_cast_list else None
+    return apply_amp(model, args.amp_level, amp_dtype_of(args), cast_list)
 
 
 @dataclass
@@ -216,10 +225,65 @@ class ResumePoint:
     path: Optional[str] = None
 
 
-def resolve_resume(args, train_step: nn.Cell, dist: DistInfo, source: Optional[ResumeSource]) -> ResumePoint:
+def mindcv_optimizer_file(args) -> str:
+    """Where MindCV's training saves the optimizer state beside its checkpoints: <ckpt_save_dir>/optim_<model>.ckpt."""
+    return os.path.join(args.ckpt_save_dir, f"optim_{args.model}.ckpt")
+
+
+def _optimizer_state(train_step: nn.Cell) -> Tuple[List[str], List[str]]:
+    """(names the optimizer needs to continue: moments, global_step, ...; other training state of the step: loss
+    scale, EMA, accumulated gradients), without the model's weights and the learning rate (from this run's config)."""
+    weights = {p.name for p in train_step.net_with_loss.network.get_parameters()}
+    needed = [p.name for p in train_step.optimizer.get_parameters()
+              if p.name not in weights and "learning_rate" not in p.name]
+    optional = [p.name for p in train_step.get_parameters()
+                if p.name not in weights and p.name not in needed and "learning_rate" not in p.name]
+    return needed, optional
+
+
+def restore_optimizer(args, train_step: nn.Cell, steps_per_epoch: int) -> ResumePoint:
+    """resume_opt with ckpt_path (MindCV's way to continue a run): the optimizer state from the checkpoint itself
+    (a training checkpoint, this project's or MindCV's, holds it) or else from MindCV's optim_<model>.ckpt in
+    ckpt_save_dir, with the loss scale and EMA state found there; the run continues where its global_step stands
+    on this run's schedule (up to epoch_size epochs in all, as --resume)."""
+    needed, optional = _optimizer_state(train_step)
+    candidates = [args.ckpt_path, mindcv_optimizer_file(args)]
+    missing: List[str] = needed
+    for path in [c for c in candidates if os.path.isfile(c)]:
+        params = load_param_dict(path)
+        missing = [n for n in needed if n not in params]
+        if not missing:
+            break
+    else:
+        raise CheckpointError(
+            f"resume_opt: found no state of optimizer '{args.opt}' in {' or '.join(candidates)} (missing "
+            f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}): use a training checkpoint of this "
+            f"optimizer, or drop resume_opt to start from ckpt_path's weights")
+    state = {n: params[n] for n in needed + [o for o in optional if o in params]}
+    try:
+        ms.load_param_into_net(train_step, state, strict_load=True)
+    except (RuntimeError, ValueError) as err:
+        raise CheckpointError(f"resume_opt: the optimizer state in {path} does not fit this run (another model or "
+                              f"optimizer?): {str(err).splitlines()[0]}") from None
+    step = int(np.asarray(params["global_step"].asnumpy()).reshape(-1)[0]) if "global_step" in params else 0
+    updates_per_epoch = max(1, steps_per_epoch // args.gradient_accumulation_steps)
+    point = ResumePoint(step // updates_per_epoch, (step % updates_per_epoch) * args.gradient_accumulation_steps,
+                        path)
+    logger.info("resume_opt: optimizer state (%d tensors%s) from %s, global step %d: continuing at epoch %d%s",
+                len(state), ", with " + ", ".join(sorted({n.split(".")[0] for n in state if n in optional}))
+                if any(n in optional for n in state) else "", path, step, point.epoch + 1,
+                f" after step {point.step}" if point.step else "")
+    return point
+
+
+def resolve_resume(args, train_step: nn.Cell, dist: DistInfo, source: Optional[ResumeSource],
+                   steps_per_epoch: int = 0) -> ResumePoint:
     """Restore the full training state of ``source`` (``locate_resume(args)``: the checkpoint of ``resume``;
-    None: a new run, from epoch 1); returns where to continue."""
+    None: a new run, from epoch 1), or without one, with ``resume_opt`` and ``ckpt_path``, the optimizer state
+    (``steps_per_epoch`` places the run on its schedule); returns where to continue."""
     if source is None:
+        if getattr(args, "resume_opt", False) and args.ckpt_path:
+            return restore_optimizer(args, train_step, steps_per_epoch)
         return ResumePoint()
     path, meta = source.path, source.meta
     params = load_param_dict(path)

@@ -2,7 +2,7 @@
 import difflib
 import fnmatch
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ..utils.cli import UserError
 
@@ -34,11 +34,17 @@ def _as_list(patterns: Union[str, Sequence[str], None]) -> List[str]:
     return [patterns] if isinstance(patterns, str) else list(patterns)
 
 
-def list_models(filter: Union[str, Sequence[str]] = "", pretrained: bool = False,  # noqa: A002 (MindCV's name)
-                exclude_filters: Union[str, Sequence[str]] = "") -> List[str]:
-    """Sorted registered names matching any of the fnmatch patterns in ``filter`` and none in
-    ``exclude_filters``; with ``pretrained`` only those with published weights."""
-    names = set(_entrypoints)
+def _module_of(model_name: str) -> str:
+    """The last part of the module that registered a model (``mixnet`` for mindcv.models.mixnet), as MindCV."""
+    return _entrypoints[model_name].__module__.rsplit(".", 1)[-1]
+
+
+def list_models(filter: Union[str, Sequence[str]] = "", module: str = "",  # noqa: A002 (MindCV's name)
+                pretrained: bool = False, exclude_filters: Union[str, Sequence[str]] = "") -> List[str]:
+    """Sorted registered names (of ``module``'s models when given, e.g. "mixnet") matching any of the fnmatch
+    patterns in ``filter`` and none in ``exclude_filters``; with ``pretrained`` only those with published weights.
+    MindCV's signature and argument order."""
+    names = {n for n in _entrypoints if not module or _module_of(n) == module}
     includes = _as_list(filter)
     if includes:
         names = {n for n in names if any(fnmatch.fnmatch(n, p) for p in includes)}
@@ -47,6 +53,18 @@ def list_models(filter: Union[str, Sequence[str]] = "", pretrained: bool = False
     if pretrained:
         names = {n for n in names if is_model_pretrained(n)}
     return sorted(names)
+
+
+def list_modules() -> List[str]:
+    """Sorted names of the modules that register models (MindCV's ``list_modules``)."""
+    return sorted({_module_of(n) for n in _entrypoints})
+
+
+def is_model_in_modules(model_name: str, module_names: Sequence[str]) -> bool:
+    """True when ``model_name`` is registered by one of ``module_names``."""
+    if isinstance(module_names, str) or not isinstance(module_names, (tuple, list, set, frozenset)):
+        raise TypeError(f"module_names must be a tuple, list or set of module names, got {module_names!r}")
+    return model_name in _entrypoints and _module_of(model_name) in module_names
 
 
 def is_model(model_name: str) -> bool:
@@ -62,6 +80,16 @@ def is_model_pretrained(model_name: str) -> bool:
 def get_pretrained_cfg(model_name: str) -> Optional[dict]:
     """The weight metadata (url, hash, accuracy, recipe, ...) of a registered model, or None."""
     return _pretrained_cfgs.get(model_name)
+
+
+def get_pretrained_cfg_value(model_name: str, cfg_key: str) -> Any:
+    """One entry of a model's weight metadata, or None."""
+    return (_pretrained_cfgs.get(model_name) or {}).get(cfg_key)
+
+
+def has_pretrained_cfg_key(model_name: str, cfg_key: str) -> bool:
+    """True when the model's weight metadata has ``cfg_key``."""
+    return cfg_key in (_pretrained_cfgs.get(model_name) or {})
 
 
 def model_entrypoint(model_name: str) -> Callable:
