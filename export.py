@@ -5,8 +5,10 @@
 
 The exported graph is the network in inference mode: input float32 NCHW
 (export_batch_size, in_channels, image_resize, image_resize), already resized, centre-cropped and normalised
-with the recipe's mean/std; output the logits. The file is written atomically, then (``--verify True``) loaded
-back — MINDIR through mindspore.load + nn.GraphCell, ONNX through onnxruntime when it is installed — and its
+with the recipe's mean/std; output the logits. The preprocessing (image_resize, crop_pct, interpolation, mean,
+std), the model name, num_classes and the class names travel with the file (ONNX: metadata_props; MINDIR: the
+side file <file>.json), so validate.py / infer.py --ckpt_path FILE need no other option. The file is written
+atomically, then (``--verify True``) loaded back — MINDIR through mindspore.load + nn.GraphCell, ONNX through onnxruntime when it is installed — and its
 logits compared with the checkpointed model's on a fixed random input. MixConv layers are exported in
 MindCV's ``split`` form (portable), or ``fused`` with ``--mixconv_impl fused``; ``native`` cannot be exported.
 ONNX goes through ``mindspore.onnx.export`` (MindSpore 2.10's replacement of ``export(file_format='ONNX')``);
@@ -47,26 +49,34 @@ def _export(argv: Optional[Sequence[str]]) -> int:
                           "(set --export_batch_size, or use --file_format ONNX)")
     # function-local imports: --help and option errors answer without MindSpore's start-up
     from mindcv.engine import set_context
-    from mindcv.eval import (apply_weights_eval_settings, build_eval_model, export_atomic, export_impl, export_path,
-                             hint_run_config, resolve_weights, sample_input, verify)
+    from mindcv.eval import (apply_weights_eval_settings, build_eval_model, export_atomic, export_impl,
+                             export_metadata, export_path, hint_run_config, recorded_class_names, resolve_weights,
+                             sample_input, side_file, verify)
     from mindcv.utils.io import file_sha256
 
     impl = export_impl(args)
     path = export_path(args)
     args = set_context(args)
     weights = resolve_weights(args)
+    if weights.exported:
+        raise ConfigError(f"--ckpt_path {weights.path} is already an exported file: export.py reads a checkpoint")
     hint_run_config(args, weights)
     args = apply_weights_eval_settings(args, weights)
     model = build_eval_model(args, weights, mixconv_impl=impl)
     sample = sample_input(args)
-    export_atomic(model, sample, path, args.file_format, dynamic_batch=args.dynamic_batch)
+    sha256 = file_sha256(weights.path)
+    metadata = export_metadata(args, weights.num_classes, recorded_class_names(args, weights), sample.shape,
+                               args.dynamic_batch, weights.path, sha256, weights.ema)
+    export_atomic(model, sample, path, args.file_format, dynamic_batch=args.dynamic_batch, metadata=metadata)
     diff = verify(model, path, args.file_format, sample) if args.verify else None
     record: Dict[str, Any] = {
         "file": path, "format": args.file_format, "sha256": file_sha256(path), "bytes": os.path.getsize(path),
         "input_shape": list(sample.shape), "input": "float32 NCHW, resized / centre-cropped / normalised",
         "mean": list(args.mean), "std": list(args.std), "crop_pct": args.crop_pct, "interpolation": args.interpolation,
         "model": args.model, "mixconv_impl": impl, "num_classes": weights.num_classes, "checkpoint": weights.path,
-        "ema": weights.ema, "max_abs_diff": diff, "dynamic_batch": args.dynamic_batch,
+        "ema": weights.ema, "max_abs_diff": diff, "dynamic_batch": args.dynamic_batch, "checkpoint_sha256": sha256,
+        "class_names": metadata.get("class_names"),
+        "metadata": "metadata_props" if args.file_format == "ONNX" else side_file(path),
     }
     checked = "not checked" if diff is None else f"logits match the model within {diff:.2e}"
     logger.info("exported %s to %s (%d bytes, input %s); %s", args.file_format, path, record["bytes"],

@@ -2,7 +2,7 @@
 import os
 import shutil
 import tempfile
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -10,7 +10,9 @@ import mindspore as ms
 from mindspore import Tensor, nn
 
 from ..utils.logger import get_logger
-from .weights import EvalError
+from .base import EvalError
+from .exported import onnx_props, write_side_file
+from .onnx_runner import OnnxModel, append_onnx_metadata, import_onnxruntime
 
 logger = get_logger(__name__)
 
@@ -47,8 +49,11 @@ def _write(model, sample, stem: str, file_format: str, dynamic_batch: bool) -> N
         ms.export(model, sample, file_name=stem, file_format=file_format)
 
 
-def export_atomic(model, sample, path: str, file_format: str, dynamic_batch: bool = False) -> str:
-    """Export into a private temporary folder beside ``path``, then one rename into place."""
+def export_atomic(model, sample, path: str, file_format: str, dynamic_batch: bool = False,
+                  metadata: Optional[Dict[str, Any]] = None) -> str:
+    """Export into a private temporary folder beside ``path``, then one rename into place. ``metadata`` (the
+    preprocessing and model, see ``exported.export_metadata``) goes into an ONNX file's metadata_props, or into
+    the side file ``<path>.json`` of a MINDIR."""
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, exist_ok=True)
@@ -61,9 +66,13 @@ def export_atomic(model, sample, path: str, file_format: str, dynamic_batch: boo
         if not os.path.isfile(produced):
             raise EvalError(f"mindspore.export wrote no {file_format} file (found: {os.listdir(staging)})")
         os.chmod(produced, 0o666 & ~_umask())  # MindSpore makes it owner-read-only; give it normal permissions
+        if metadata and file_format == "ONNX":
+            append_onnx_metadata(produced, onnx_props(metadata))
         os.replace(produced, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if metadata and file_format == "MINDIR":
+        write_side_file(path, metadata)
     return path
 
 
@@ -79,12 +88,11 @@ def run_exported(path: str, file_format: str, sample) -> Optional[Any]:
     if file_format == "MINDIR":
         return nn.GraphCell(ms.load(path))(sample).asnumpy()
     try:
-        import onnxruntime
-    except ImportError:
+        import_onnxruntime()
+    except EvalError:
         logger.warning("onnxruntime is not installed, so the ONNX file was not checked (pip install onnxruntime)")
         return None
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: sample.asnumpy()})[0]
+    return OnnxModel(path)(sample.asnumpy())
 
 
 def verify(model, path: str, file_format: str, sample) -> Optional[float]:

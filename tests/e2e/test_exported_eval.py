@@ -1,0 +1,120 @@
+"""validate.py and infer.py on exported files: the digits demo checkpoint exported to ONNX (dynamic batch) and
+MINDIR (a fixed batch of 8, so the last of 364 images is served padded) gives exactly the checkpoint's top-1,
+top-5 and per-class results on the digits validation split, with no option repeated (the preprocessing travels
+in the file); infer.py's ONNX path gives the checkpoint's probabilities without importing MindSpore; options that
+contradict the file, and a missing onnxruntime, are one-line errors."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mindspore as ms
+
+import export
+import infer
+import validate
+from conftest import ROOT
+
+ms.set_device("CPU")  # before any kernel runs: lets the scripts' main() set it again in-process
+
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
+RUNTIME = ["--mode", "1", "--num_parallel_workers", "2", "--batch_size", "64"]
+DIGITS = ["--dataset", "digits", "--data_dir", ""]
+
+
+@pytest.fixture(scope="module")
+def files(digits_run, tmp_path_factory):
+    """The demo checkpoint exported to ONNX and MINDIR, and the checkpoint's own validation results."""
+    base = tmp_path_factory.mktemp("exported")
+    ckpt = str(digits_run / "mixnet_s-best.ckpt")
+    config = ["-c", str(digits_run / "config.yaml"), "--ckpt_path", ckpt, "--mode", "1"]
+    onnx, mindir = str(base / "digits.onnx"), str(base / "digits.mindir")
+    for argv in (["--format", "ONNX", "--export_file", onnx, "--dynamic_batch", "True"],
+                 ["--format", "MINDIR", "--export_file", mindir, "--export_batch_size", "8"]):
+        assert export.main(config + argv) == 0
+    reference = str(base / "ckpt.json")
+    assert validate.main(config + RUNTIME + ["--results_json", reference]) == 0
+    return {"base": base, "ckpt": ckpt, "config": config, "onnx": onnx, "mindir": mindir, "reference": reference}
+
+
+def read(path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("kind", ["onnx", "mindir"])
+def test_exported_file_gives_the_checkpoints_numbers_without_repeating_options(files, kind, tmp_path):
+    out = tmp_path / f"{kind}.json"
+    # no -c: image size, crop_pct, interpolation, mean/std and the class names come from the file
+    assert validate.main(["--ckpt_path", files[kind], "--results_json", str(out)] + DIGITS + RUNTIME) == 0
+    got, expected = read(out), read(files["reference"])
+    assert got["num_samples"] == expected["num_samples"] == 364
+    assert got["top1"] == expected["top1"] and got["top5"] == expected["top5"]  # exactly: the same predictions
+    assert got["top1"] > 50.0  # a trained model (chance is 10 %), so equality is not trivial
+    assert got["loss"] == pytest.approx(expected["loss"], rel=1e-4)
+    settings = got["settings"]
+    assert settings["weights_format"] == kind.upper() and settings["image_resize"] == 32
+    assert settings["interpolation"] == "bilinear" and settings["crop_pct"] == 1.0
+    for suffix in (".per_class.csv", ".confusion.csv"):
+        assert (tmp_path / f"{kind}{suffix}").read_text() == \
+            open(files["reference"][:-len(".json")] + suffix, encoding="utf-8").read()
+
+
+def test_onnx_metadata_and_mindir_side_file_hold_the_preprocessing(files):
+    import onnxruntime
+
+    props = onnxruntime.InferenceSession(files["onnx"], providers=["CPUExecutionProvider"]) \
+        .get_modelmeta().custom_metadata_map
+    side = read(files["mindir"] + ".json")
+    for meta in ({k: json.loads(v) for k, v in props.items()}, side):
+        assert (meta["model_name"], meta["num_classes"], meta["image_resize"]) == ("mixnet_s", 10, 32)
+        assert meta["class_names"] == [str(d) for d in range(10)]
+        assert meta["mean"] == pytest.approx([123.675, 116.28, 103.53]) and meta["interpolation"] == "bilinear"
+    assert side["input_shape"] == [8, 3, 32, 32] and side["dynamic_batch"] is False
+
+
+def test_infer_with_onnx_gives_the_checkpoints_probabilities_without_mindspore(files, script_env, tmp_path):
+    from mindcv.data.digits import prepare_digits
+
+    val = os.path.join(prepare_digits(None), "val")
+    images = [os.path.join(val, d, sorted(os.listdir(os.path.join(val, d)))[0]) for d in ("3", "7")]
+    ref = tmp_path / "ckpt.json"
+    assert infer.main(files["config"] + ["--results_json", str(ref), "--topk", "10"] + images) == 0
+    out = tmp_path / "onnx.json"
+    code = ("import sys, infer; status = infer.main(sys.argv[1:]); "
+            "print('MINDSPORE_IMPORTED', 'mindspore' in sys.modules); sys.exit(status)")
+    proc = subprocess.run([sys.executable, "-c", code, "--ckpt_path", files["onnx"], "--results_json", str(out),
+                           "--topk", "10"] + images, env=script_env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "MINDSPORE_IMPORTED False" in proc.stdout
+    want, got = read(ref)["predictions"], read(out)["predictions"]
+    assert [p["image"] for p in got] == images and read(out)["format"] == "ONNX"
+    for a, b in zip(want, got):
+        assert [t["class"] for t in a["top"]] == [t["class"] for t in b["top"]]
+        assert [t["name"] for t in b["top"]] == [t["name"] for t in a["top"]]  # the file's class names
+        np.testing.assert_allclose([t["probability"] for t in b["top"]], [t["probability"] for t in a["top"]],
+                                   rtol=0, atol=2e-5)
+
+
+def test_contradicting_options_and_a_missing_onnxruntime_are_one_line_errors(files, capsys, monkeypatch):
+    def error(script, argv) -> str:
+        assert script.main(argv) == 2
+        message = capsys.readouterr().err.strip()
+        assert "\n" not in message and "Traceback" not in message
+        return message
+
+    message = error(validate, ["--ckpt_path", files["onnx"], "--image_resize", "48"] + DIGITS + RUNTIME)
+    assert "--image_resize 48 contradicts digits.onnx, exported with image_resize 32" in message
+    image = os.path.join(ROOT, "tests", "e2e", "conftest.py")  # refused before any image is read
+    message = error(infer, ["--ckpt_path", files["mindir"], "--model", "mixnet_m", image])
+    assert "--model mixnet_m contradicts digits.mindir, exported with model mixnet_s" in message
+    assert "EMA weights" in error(validate, ["--ckpt_path", files["onnx"], "--ema", "True"] + DIGITS + RUNTIME)
+    assert "already an exported file" in error(export, ["--ckpt_path", files["onnx"]])
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
+    message = error(validate, ["--ckpt_path", files["onnx"]] + DIGITS + RUNTIME)
+    assert message == "validate.py: error: onnxruntime is not installed: pip install onnxruntime (it runs ONNX " \
+                      "files; optional otherwise)"
