@@ -9,7 +9,8 @@ from typing import Any
 
 _SOURCES = {
     "class_names": ("recorded_class_names", "resolve_class_names"),
-    "export": ("export_atomic", "export_impl", "export_path", "sample_input", "verify"),
+    "export": ("export_atomic", "export_impl", "export_path", "float_staging_path", "sample_input", "verify"),
+    "quantize": ("quantize_and_measure",),
     "exported": ("ExportedEvalStep", "apply_exported_settings", "export_metadata", "exported_format", "open_exported",
                  "resolve_exported", "side_file"),
     "index": ("build_val_index",),

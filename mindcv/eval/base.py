@@ -9,9 +9,11 @@ from ..utils.logger import get_logger
 
 logger = get_logger(__name__)
 
-__all__ = ["EvalError", "Weights", "checkpoint_class_names", "EVAL_OPTIONS"]
+__all__ = ["EvalError", "Weights", "checkpoint_class_names", "EVAL_OPTIONS", "QUANT_FLOAT_GROUPS", "QUANT_CALIBRATIONS"]
 
 EVAL_OPTIONS = ("image_resize", "crop_pct", "interpolation", "mean", "std")  # what decides the eval transforms
+QUANT_FLOAT_GROUPS = ("stem", "se", "classifier")  # what export.py --quant_keep_float may keep in float
+QUANT_CALIBRATIONS = ("average_minmax", "minmax", "percentile", "entropy")  # export.py --quant_calibration
 
 
 class EvalError(UserError):

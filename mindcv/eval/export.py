@@ -16,7 +16,8 @@ from .onnx_runner import OnnxModel, append_onnx_metadata, import_onnxruntime
 
 logger = get_logger(__name__)
 
-__all__ = ["SUFFIXES", "VERIFY_RTOL", "export_path", "sample_input", "export_atomic", "verify", "export_impl"]
+__all__ = ["SUFFIXES", "VERIFY_RTOL", "export_path", "sample_input", "export_atomic", "verify", "export_impl",
+           "float_staging_path"]
 
 SUFFIXES = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 ONNX_INPUT, ONNX_OUTPUT = "image", "logits"  # names of the ONNX graph's input and output
@@ -24,9 +25,10 @@ VERIFY_RTOL = 1e-4  # --verify accepts |exported - model| <= VERIFY_RTOL * max(1
 
 
 def export_path(args) -> str:
-    """Absolute output path with the format's suffix."""
+    """Absolute output path with the format's suffix (default ./<model>.<suffix>, ./<model>_int8.onnx for int8)."""
     suffix = SUFFIXES[args.file_format]
-    path = os.path.abspath(os.path.expanduser(args.export_file or f"{args.model}{suffix}"))
+    stem = f"{args.model}_int8" if getattr(args, "quantize", "none") == "int8" else args.model
+    path = os.path.abspath(os.path.expanduser(args.export_file or f"{stem}{suffix}"))
     if os.path.isdir(path):
         raise EvalError(f"--export_file {path} is a directory; give a file name such as {path}/{args.model}{suffix}")
     return path if path.lower().endswith(suffix) else path + suffix
@@ -119,3 +121,9 @@ def export_impl(args) -> str:
         raise EvalError("--mixconv_impl native cannot be exported: it is a C++ custom operator built on this "
                         "machine that MINDIR / ONNX readers cannot run; use split (default) or fused")
     return "fused" if impl == "fused" else "split"
+
+
+def float_staging_path(path: str) -> str:
+    """A hidden path beside ``path`` for the float ONNX file an int8 export starts from (removed afterwards)."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.float-{os.getpid()}.onnx")

@@ -11,10 +11,12 @@ import numpy as np
 
 from .base import EvalError
 
-__all__ = ["MISSING_ORT", "import_onnxruntime", "onnx_metadata_bytes", "append_onnx_metadata", "OnnxModel",
+__all__ = ["MISSING_ORT", "import_onnxruntime", "import_quantization_tools", "onnx_metadata_bytes", "append_onnx_metadata", "OnnxModel",
            "run_in_batches"]
 
 MISSING_ORT = "onnxruntime is not installed: pip install onnxruntime (it runs ONNX files; optional otherwise)"
+MISSING_QUANT_TOOLS = ("int8 quantization needs the onnx package and onnxruntime's quantization tools: "
+                       "pip install onnx onnxruntime")
 _METADATA_PROPS = 14  # ModelProto.metadata_props
 
 
@@ -25,6 +27,17 @@ def import_onnxruntime():
     except ImportError as err:
         raise EvalError(MISSING_ORT) from err
     return onnxruntime
+
+
+def import_quantization_tools():
+    """(onnx, onnxruntime.quantization), or a one-line error naming the packages to install."""
+    import_onnxruntime()
+    try:
+        import onnx  # optional dependencies: only int8 quantization needs them
+        from onnxruntime import quantization
+    except ImportError as err:
+        raise EvalError(MISSING_QUANT_TOOLS) from err
+    return onnx, quantization
 
 
 def _varint(value: int) -> bytes:

@@ -2,7 +2,9 @@
 MINDIR (a fixed batch of 8, so the last of 364 images is served padded) gives exactly the checkpoint's top-1,
 top-5 and per-class results on the digits validation split, with no option repeated (the preprocessing travels
 in the file); infer.py's ONNX path gives the checkpoint's probabilities without importing MindSpore; options that
-contradict the file, and a missing onnxruntime, are one-line errors."""
+contradict the file, and a missing onnxruntime, are one-line errors. export.py --quantize int8 reports the numbers
+validate.py measures on the int8 and float files, and keeps the named groups in float."""
+import csv
 import json
 import os
 import subprocess
@@ -118,3 +120,67 @@ def test_contradicting_options_and_a_missing_onnxruntime_are_one_line_errors(fil
     message = error(validate, ["--ckpt_path", files["onnx"]] + DIGITS + RUNTIME)
     assert message == "validate.py: error: onnxruntime is not installed: pip install onnxruntime (it runs ONNX " \
                       "files; optional otherwise)"
+
+
+def predicted(csv_path) -> list:
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        return [int(row["top1"]) for row in csv.DictReader(f)]
+
+
+def test_int8_export_reports_what_validate_measures_on_its_files(files, tmp_path, capsys):
+    pytest.importorskip("onnx", reason="int8 quantization needs the onnx package")
+    path = str(tmp_path / "digits_int8.onnx")
+    subset = ["--num_samples", "120"]  # evenly spaced over the 364 validation images (all 10 classes)
+    assert export.main(files["config"] + ["--quantize", "int8", "--export_file", path, "--calib_samples", "64",
+                                          "--num_parallel_workers", "2"] + subset) == 0
+    out = capsys.readouterr().out
+    record = json.loads([ln for ln in out.splitlines() if ln.startswith("EXPORTED ")][0][len("EXPORTED "):])
+    quant = record["quantization"]
+    assert record["file"] == path and quant["calib_samples"] == 64 and quant["num_samples"] == 120
+    assert quant["int8_bytes"] == os.path.getsize(path) and quant["size_ratio"] < 0.35
+    assert quant["speedup"] > 0 and quant["float_nodes"] == 0
+    assert sorted(os.listdir(tmp_path)) == ["digits_int8.onnx"]  # the float file it started from is gone
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert json.loads(session.get_modelmeta().custom_metadata_map["quantization"]) == "int8"
+    # validate.py on the int8 file and on the float file (no option repeated): the record's numbers
+    results = {}
+    for kind, model in (("int8", path), ("float", files["onnx"])):
+        stem = tmp_path / kind
+        assert validate.main(["--ckpt_path", model, "--results_json", f"{stem}.json", "--results_csv",
+                              f"{stem}.csv"] + DIGITS + RUNTIME + subset) == 0
+        results[kind] = (read(f"{stem}.json"), predicted(f"{stem}.csv"))
+    assert results["int8"][0]["settings"]["quantization"] == "int8"
+    assert quant["int8_top1"] == results["int8"][0]["top1"] and quant["int8_top5"] == results["int8"][0]["top5"]
+    assert quant["float_top1"] == results["float"][0]["top1"]
+    agreement = 100.0 * np.mean(np.equal(results["int8"][1], results["float"][1]))
+    assert quant["top1_agreement"] == pytest.approx(agreement, abs=1e-9) and agreement > 50.0
+
+
+def test_int8_keeps_the_named_groups_in_float_and_refuses_bad_input(files, tmp_path, capsys, monkeypatch):
+    onnx = pytest.importorskip("onnx", reason="int8 quantization needs the onnx package")
+    from mindcv.eval.quantize import quantize_int8
+
+    path = str(tmp_path / "mixed.onnx")
+    calibration = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    info = quantize_int8(files["onnx"], path, calibration, keep_float=["stem", "se", "classifier"], batch=4)
+    assert info["float_nodes"] == 2 + 2 * 13  # stem, classifier, both convolutions of 13 squeeze-excite blocks
+    model = onnx.load(path)
+    dequantized = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    convolutions = [n for n in model.graph.node if n.op_type in ("Conv", "Gemm")]
+    assert len(convolutions) > 100
+    for node in convolutions:
+        kept = any(mark in node.input[1] for mark in ("stem_conv", "conv_reduce", "conv_expand", "classifier"))
+        assert (node.input[1] not in dequantized) == kept, node.input[1]
+
+    def error(argv) -> str:
+        assert export.main(files["config"] + argv) == 2
+        message = capsys.readouterr().err.strip()
+        assert "\n" not in message and "Traceback" not in message
+        return message
+
+    assert "writes an ONNX file: omit --file_format MINDIR" in error(["--quantize", "int8", "--format", "MINDIR"])
+    assert "unknown group(s) head" in error(["--quantize", "int8", "--quant_keep_float", "stem,head"])
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert "pip install onnx onnxruntime" in error(["--quantize", "int8", "--export_file", str(tmp_path / "x.onnx")])
