@@ -21,7 +21,6 @@ from typing import Any, Dict, Optional, Sequence
 
 from config import ConfigError, Option, ToolOptions, parse_args
 from mindcv.eval.base import QUANT_CALIBRATIONS, QUANT_FLOAT_GROUPS
-from mindcv.eval.onnx_runner import import_quantization_tools
 from mindcv.utils.cli import run_main
 from mindcv.utils.logger import get_logger
 
@@ -64,7 +63,10 @@ def _check_quantize(args) -> None:
     if unknown:
         raise ConfigError(f"--quant_keep_float: unknown group(s) {', '.join(unknown)}; choose from "
                           f"{', '.join(QUANT_FLOAT_GROUPS)} (comma-separated), or none")
-    import_quantization_tools()  # before the model is built and exported: fail fast when they are missing
+    # function-local: --help stays light; checked before the model is built and exported (fail fast)
+    from mindcv.eval.onnx_runner import import_quantization_tools
+
+    import_quantization_tools()
 
 
 def _export(argv: Optional[Sequence[str]]) -> int:

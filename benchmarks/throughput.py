@@ -40,6 +40,7 @@ IMPLS = ("split", "fused", "native", "auto")
 MODES = ("eval", "train", "mixconv", "mixconv_train")
 BOOKKEEPING = ("Load", "UpdateState", "Depend", "MakeTuple", "TupleGetItem", "Return")
 RESULT_TAG = "THROUGHPUT_RESULT "
+PAIR_PAUSE_S = 0.05  # --paired: pause before each step (spinning worker threads of the other runtime go idle)
 
 
 def find_torch_peer() -> str:
@@ -324,6 +325,68 @@ def ort_worker(args: argparse.Namespace) -> dict:
             "nodes": -1, "compute_nodes": -1, "mixconv_nodes": -1}
 
 
+def paired_worker(args: argparse.Namespace) -> dict:
+    """MindSpore (graph mode, ``--impls``) and ONNX Runtime on the same model and input in one process, step by
+    step in turn with a short pause between them: on a shared machine both see the same load, and the ratio of
+    each pair of steps is what is reported (median and quartiles)."""
+    import onnxruntime as ort
+
+    if args.order == "mindspore":
+        import mindspore  # noqa: F401  (a user script's usual first import)
+        import mindcv  # noqa: F401
+    else:
+        import mindcv  # noqa: F401
+        import mindspore  # noqa: F401
+
+    size, batch = args.shape
+    load = os.getloadavg()[0]
+    export_worker(args)  # PyNative: MindCV's portable graph to ONNX (weights do not matter for speed)
+    net, inputs, _ = build_ms_step(args.model, args.impl, "eval", size, batch)  # graph mode from here on
+    start = time.perf_counter()
+    net.compile(*inputs)
+    compile_s = time.perf_counter() - start
+    session = ort.InferenceSession(args.onnx_file, providers=["CPUExecutionProvider"])
+    x = inputs[0].asnumpy()
+
+    def ms_step() -> None:
+        _sync(net(*inputs))
+
+    def ort_step() -> None:
+        session.run(None, {"image": x})
+
+    for _ in range(max(1, args.warmup)):
+        ms_step()
+        ort_step()
+    ms_times, ort_times = [], []
+    for _ in range(args.steps):
+        for step, times in ((ms_step, ms_times), (ort_step, ort_times)):
+            time.sleep(PAIR_PAUSE_S)  # let the other runtime's threads go idle first
+            begin = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - begin)
+    ratios = sorted(o / m for m, o in zip(ms_times, ort_times))
+    quartile = max(0, len(ratios) // 4)
+    return {"framework": "paired", "model": args.model, "impl": args.impl, "resolved": layer_impls(net),
+            "isa": args.isa, "isa_env": os.environ.get("ONEDNN_MAX_CPU_ISA", ""), "order": args.order,
+            "mode": "eval", "size": size, "batch": batch, "compile_s": compile_s,
+            "step_s": statistics.median(ms_times), "img_s": batch / statistics.median(ms_times),
+            "ort_img_s": batch / statistics.median(ort_times), "pair_ratio": statistics.median(ratios),
+            "pair_ratio_q1": ratios[quartile], "pair_ratio_q3": ratios[-1 - quartile], "times": ms_times,
+            "ort_times": ort_times, "peak_rss_gib": peak_rss_gib(), "load": load, "load_end": os.getloadavg()[0],
+            "nodes": -1, "compute_nodes": -1, "mixconv_nodes": -1, "version": f"onnxruntime {ort.__version__}"}
+
+
+def paired_markdown(rows: Sequence[dict]) -> str:
+    """The paired runs as a Markdown table."""
+    lines = ["| model | shape | impl | first import | MindSpore img/s | ORT img/s | MindSpore / ORT, median of pairs "
+             "(quartiles) | steps | load start / end |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['impl']} ({r['resolved']}) | {r['order']} | "
+                     f"{r['img_s']:.1f} | {r['ort_img_s']:.1f} | {r['pair_ratio']:.2f}x ({r['pair_ratio_q1']:.2f}-"
+                     f"{r['pair_ratio_q3']:.2f}) | {len(r['times'])} | {r['load']:.1f} / {r['load_end']:.1f} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- parent: one subprocess per configuration
 
 def isa_env(isa: str) -> Dict[str, str]:
@@ -351,10 +414,12 @@ def run_worker(kind: str, model: str, impl: str, isa: str, order: str, mode: str
             args.compile_cache, f"{model}_{impl}_{mode}_{shape[0]}x{shape[1]}"))
     worker = "torch" if kind == "torch_compile" else kind
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker, "--models", model,
-           "--impls", impl if kind == "ms" else "split", "--isa", isa or "auto", "--orders", order or "mindcv",
+           "--impls", impl if kind in ("ms", "paired") else "split", "--isa", isa or "auto", "--orders", order or "mindcv",
            "--modes", mode,
            "--shapes", f"{shape[0]}x{shape[1]}", "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--onnx-file", onnx_path(model, shape, args)] + (["--torch-compile"] if kind == "torch_compile" else [])
+    if kind == "paired":
+        cmd[cmd.index("--onnx-file") + 1] = onnx_path(model, shape, args)[:-len(".onnx")] + f"_{order}.onnx"
     if kind == "ort" and not os.path.isfile(onnx_path(model, shape, args)):
         exported = run_worker("export", model, impl, isa, order, mode, shape, args)
         if exported is None:
@@ -385,6 +450,9 @@ def torch_available(peer: str) -> bool:
 
 def plan(args: argparse.Namespace) -> List[tuple]:
     """(kind, model, impl, isa, order, mode, shape) of every subprocess, in run order."""
+    if args.paired:
+        return [("paired", model, impl, isa, order, "eval", shape) for model in args.models for shape in args.shapes
+                for isa in args.isa for impl in args.impls for order in args.orders]
     runs = []
     for model in args.models:
         for shape in args.shapes:
@@ -493,12 +561,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "about a minute per shape on 2 cores)")
     parser.add_argument("--no-ort", dest="ort", action="store_false",
                         help="skip the ONNX Runtime eval runs (MindCV's graph exported with mindspore.onnx.export)")
+    parser.add_argument("--paired", action="store_true",
+                        help="eval only: MindSpore and ONNX Runtime in one process per shape and import order, step "
+                             "by step in turn; reports the median and quartiles of the per-pair speed ratio (for "
+                             "shared machines, where separate runs see different loads)")
     parser.add_argument("--onnx-file", dest="onnx_file", default="", help=argparse.SUPPRESS)
     parser.add_argument("--compile-cache", default="",
                         help="MindSpore compile cache directory (repeat runs compile faster; compile_s then "
                              "measures a cache load)")
     parser.add_argument("--json", default="", help="also write the rows to this JSON file")
-    parser.add_argument("--worker", choices=("ms", "torch", "ort", "export"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("ms", "torch", "ort", "export", "paired"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
@@ -517,7 +589,8 @@ def worker_main(args: argparse.Namespace) -> int:
     args.model, args.impl, args.mode, args.shape = args.models[0], args.impls[0], args.modes[0], args.shapes[0]
     args.isa, args.order = args.isa[0], args.orders[0]
     args.compiled = args.torch_compile
-    workers = {"ms": ms_worker, "torch": torch_worker, "ort": ort_worker, "export": export_worker}
+    workers = {"ms": ms_worker, "torch": torch_worker, "ort": ort_worker, "export": export_worker,
+               "paired": paired_worker}
     row = workers[args.worker](args)
     print(RESULT_TAG + json.dumps(row), flush=True)
     return 0
@@ -528,6 +601,7 @@ def main(argv=None) -> int:
     if args.worker:
         return worker_main(args)
     args.torch_peer = find_torch_peer()
+    args.torch = args.torch and not args.paired
     if args.torch and not torch_available(args.torch_peer):
         print(f"PyTorch/geffnet not found (TORCH_PEER_PATH={args.torch_peer or 'unset'}, no complete "
               "~/.cache/mixnet-ms/peers/torch-*; WITH_PEERS=1 bash scripts/env.sh installs it): MindSpore rows only",
@@ -552,8 +626,8 @@ def main(argv=None) -> int:
                       f"peak RSS {row['peak_rss_gib']:.2f} GiB", file=sys.stderr, flush=True)
         runs.append(rows)
     shutil.rmtree(args.onnx_dir, ignore_errors=True)
-    rows = median_rows(runs)
-    print(markdown(rows))
+    rows = median_rows(runs) if not args.paired else [r for rows in runs for r in rows]
+    print(paired_markdown(rows) if args.paired else markdown(rows))
     print(f"\n{_cpu_name()} ({cpu_isa()}), {os.cpu_count()} CPUs; load average {load:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end; median of {args.steps} steps after {args.warmup} warm-up, "
           f"{args.repeat} repeat(s); total {time.time() - start:.0f} s")
