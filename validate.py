@@ -43,8 +43,8 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     from mindcv.engine import evaluate, make_eval_loader_factory, set_context
     from mindcv.eval import (apply_weights_eval_settings, build_eval_model, build_val_index, check_bad_images,
                              checkpoint_class_names, class_report, eval_settings, gather_predictions, hint_run_config,
-                             log_settings, make_eval_step, report_results, resolve_weights, results_path, write_class_report,
-                             write_predictions_csv)
+                             log_settings, make_eval_step, report_results, resolve_weights, results_path,
+                             write_class_report, write_predictions_csv)
     from mindcv.utils.io import check_writable
     from mindcv.utils.distributed import init_distributed
     from mindcv.utils.io import file_sha256

@@ -414,7 +414,8 @@ def run_worker(kind: str, model: str, impl: str, isa: str, order: str, mode: str
             args.compile_cache, f"{model}_{impl}_{mode}_{shape[0]}x{shape[1]}"))
     worker = "torch" if kind == "torch_compile" else kind
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker, "--models", model,
-           "--impls", impl if kind in ("ms", "paired") else "split", "--isa", isa or "auto", "--orders", order or "mindcv",
+           "--impls", impl if kind in ("ms", "paired") else "split", "--isa", isa or "auto",
+           "--orders", order or "mindcv",
            "--modes", mode,
            "--shapes", f"{shape[0]}x{shape[1]}", "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--onnx-file", onnx_path(model, shape, args)] + (["--torch-compile"] if kind == "torch_compile" else [])

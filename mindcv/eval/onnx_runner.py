@@ -11,8 +11,8 @@ import numpy as np
 
 from .base import EvalError
 
-__all__ = ["MISSING_ORT", "import_onnxruntime", "import_quantization_tools", "onnx_metadata_bytes", "append_onnx_metadata", "OnnxModel",
-           "run_in_batches"]
+__all__ = ["MISSING_ORT", "import_onnxruntime", "import_quantization_tools", "onnx_metadata_bytes",
+           "append_onnx_metadata", "OnnxModel", "run_in_batches"]
 
 MISSING_ORT = "onnxruntime is not installed: pip install onnxruntime (it runs ONNX files; optional otherwise)"
 MISSING_QUANT_TOOLS = ("int8 quantization needs the onnx package and onnxruntime's quantization tools: "

@@ -2,10 +2,9 @@
 loaded strictly into the model they belong to (every parameter present, shapes equal)."""
 import argparse
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import mindspore as ms
-from mindspore import nn
 
 from ..models import create_model, get_pretrained_cfg, is_model, list_models
 from ..models.convert import check_variant
