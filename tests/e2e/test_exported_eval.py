@@ -1,9 +1,10 @@
 """validate.py and infer.py on exported files: the digits demo checkpoint exported to ONNX (dynamic batch) and
-MINDIR (a fixed batch of 8, so the last of 364 images is served padded) gives exactly the checkpoint's top-1,
-top-5 and per-class results on the digits validation split, with no option repeated (the preprocessing travels
-in the file); infer.py's ONNX path gives the checkpoint's probabilities without importing MindSpore; options that
-contradict the file, and a missing onnxruntime, are one-line errors. export.py --quantize int8 reports the numbers
-validate.py measures on the int8 and float files, and keeps the named groups in float."""
+MINDIR (a fixed batch of 24: each batch of 64 is served in chunks, the last one padded) gives exactly the
+checkpoint's top-1, top-5 and per-class results on 128 images of the digits validation split, with no option
+repeated (the preprocessing travels in the file); infer.py's ONNX path gives the checkpoint's probabilities without
+importing MindSpore; options that contradict the file, and a missing onnxruntime, are one-line errors.
+export.py --quantize int8 reports the numbers validate.py measures on the int8 and float files, and keeps the
+named groups in float."""
 import csv
 import json
 import os
@@ -23,7 +24,8 @@ from conftest import ROOT
 ms.set_device("CPU")  # before any kernel runs: lets the scripts' main() set it again in-process
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install onnxruntime)")
-RUNTIME = ["--mode", "1", "--num_parallel_workers", "2", "--batch_size", "64"]
+# 128 evenly spaced validation images of the 364 (all 10 classes), in two full batches of 64
+RUNTIME = ["--mode", "1", "--num_parallel_workers", "2", "--batch_size", "64", "--num_samples", "128"]
 DIGITS = ["--dataset", "digits", "--data_dir", ""]
 
 
@@ -35,7 +37,7 @@ def files(digits_run, tmp_path_factory):
     config = ["-c", str(digits_run / "config.yaml"), "--ckpt_path", ckpt, "--mode", "1"]
     onnx, mindir = str(base / "digits.onnx"), str(base / "digits.mindir")
     for argv in (["--format", "ONNX", "--export_file", onnx, "--dynamic_batch", "True"],
-                 ["--format", "MINDIR", "--export_file", mindir, "--export_batch_size", "8"]):
+                 ["--format", "MINDIR", "--export_file", mindir, "--export_batch_size", "24"]):
         assert export.main(config + argv) == 0
     reference = str(base / "ckpt.json")
     assert validate.main(config + RUNTIME + ["--results_json", reference]) == 0
@@ -53,7 +55,7 @@ def test_exported_file_gives_the_checkpoints_numbers_without_repeating_options(f
     # no -c: image size, crop_pct, interpolation, mean/std and the class names come from the file
     assert validate.main(["--ckpt_path", files[kind], "--results_json", str(out)] + DIGITS + RUNTIME) == 0
     got, expected = read(out), read(files["reference"])
-    assert got["num_samples"] == expected["num_samples"] == 364
+    assert got["num_samples"] == expected["num_samples"] == 128
     assert got["top1"] == expected["top1"] and got["top5"] == expected["top5"]  # exactly: the same predictions
     assert got["top1"] > 50.0  # a trained model (chance is 10 %), so equality is not trivial
     assert got["loss"] == pytest.approx(expected["loss"], rel=1e-4)
@@ -75,7 +77,7 @@ def test_onnx_metadata_and_mindir_side_file_hold_the_preprocessing(files):
         assert (meta["model_name"], meta["num_classes"], meta["image_resize"]) == ("mixnet_s", 10, 32)
         assert meta["class_names"] == [str(d) for d in range(10)]
         assert meta["mean"] == pytest.approx([123.675, 116.28, 103.53]) and meta["interpolation"] == "bilinear"
-    assert side["input_shape"] == [8, 3, 32, 32] and side["dynamic_batch"] is False
+    assert side["input_shape"] == [24, 3, 32, 32] and side["dynamic_batch"] is False
 
 
 def test_infer_with_onnx_gives_the_checkpoints_probabilities_without_mindspore(files, script_env, tmp_path):
@@ -130,12 +132,10 @@ def predicted(csv_path) -> list:
 def test_int8_export_reports_what_validate_measures_on_its_files(files, tmp_path, capsys):
     pytest.importorskip("onnx", reason="int8 quantization needs the onnx package")
     path = str(tmp_path / "digits_int8.onnx")
-    # 128 evenly spaced validation images (all 10 classes) in two full batches of 64, as validate.py below runs
-    # them: onnxruntime's float kernels may round the last bit differently at another batch size, and an int8
-    # model can turn that into another class
-    subset = ["--num_samples", "128"]
+    # measured in the batches validate.py runs below (RUNTIME): onnxruntime's float kernels may round the last
+    # bit differently at another batch size, and an int8 model can turn that into another class
     assert export.main(files["config"] + ["--quantize", "int8", "--export_file", path, "--calib_samples", "64"]
-                       + RUNTIME + subset) == 0
+                       + RUNTIME) == 0
     out = capsys.readouterr().out
     record = json.loads([ln for ln in out.splitlines() if ln.startswith("EXPORTED ")][0][len("EXPORTED "):])
     quant = record["quantization"]
@@ -152,7 +152,7 @@ def test_int8_export_reports_what_validate_measures_on_its_files(files, tmp_path
     for kind, model in (("int8", path), ("float", files["onnx"])):
         stem = tmp_path / kind
         assert validate.main(["--ckpt_path", model, "--results_json", f"{stem}.json", "--results_csv",
-                              f"{stem}.csv"] + DIGITS + RUNTIME + subset) == 0
+                              f"{stem}.csv"] + DIGITS + RUNTIME) == 0
         results[kind] = (read(f"{stem}.json"), predicted(f"{stem}.csv"))
     assert results["int8"][0]["settings"]["quantization"] == "int8"
     assert quant["int8_top1"] == results["int8"][0]["top1"] and quant["int8_top5"] == results["int8"][0]["top5"]
