@@ -2,13 +2,18 @@
 
     python infer.py --model mixnet_s --pretrained True photo.jpg
     python infer.py -c configs/mixnet/mixnet_s_demo.yaml --ckpt_path ckpt_demo/mixnet_s-best.ckpt IMAGE_OR_DIR ...
+    python infer.py --ckpt_path mixnet_s.onnx IMAGE_OR_DIR ...       # an export.py file: its preprocessing travels
 
-Images are preprocessed with the recipe's eval transforms (image_resize, crop_pct, interpolation, mean, std).
+Images are preprocessed with the recipe's eval transforms (image_resize, crop_pct, interpolation, mean, std), or
+with those recorded in an exported file (.onnx / .mindir, as written by export.py). An ONNX file runs in
+onnxruntime without starting MindSpore (NumPy transforms equal to MindSpore's), the fastest first answer.
+Without --mode on the command line, up to 16 images run in PyNative mode (no graph compile).
 Class names, first match wins: --class_names (a names file or a dataset folder), the checkpoint's
 ``class_names`` metadata, the training folders of --data_dir (or of the embedded digits dataset), the
 ImageNet-1k names for a 1000-class model, else "class <i>". An image that cannot be decoded is reported
 on stderr and the others are still classified; the exit status is then 1.
 """
+import argparse
 import sys
 from typing import Optional, Sequence
 
@@ -17,10 +22,12 @@ from mindcv.utils.cli import run_main
 from mindcv.utils.logger import get_logger
 
 logger = get_logger("infer")
+PYNATIVE_MAX_IMAGES = 16  # without --mode on the command line, this many images or fewer run in PyNative mode
 
 INFER_TOOL = ToolOptions(
     prog="infer.py",
-    description="Classify images with a checkpoint or the published weights: top-k classes with probabilities",
+    description="Classify images with a checkpoint, the published weights or an exported .onnx / .mindir file: "
+                "top-k classes with probabilities",
     title="Inference",
     positional="images",
     positional_metavar="IMAGE_OR_DIR",
@@ -34,26 +41,54 @@ INFER_TOOL = ToolOptions(
 )
 
 
-def _infer(argv: Optional[Sequence[str]]) -> int:
-    """Body of infer.py."""
-    args = parse_args(argv, INFER_TOOL)
-    # function-local imports: --help and option errors answer without MindSpore's start-up
-    from mindcv.engine import set_context
-    from mindcv.eval import (Prediction, apply_weights_eval_settings, as_json, build_eval_model, classify,
-                             collect_images, eval_transform, format_prediction, hint_run_config, preprocess,
-                             resolve_class_names, resolve_weights)
-    from mindcv.utils.io import check_writable, write_json_atomic
+def _open_onnx(args):
+    """(args, weights, model, transform) of an ONNX file, without starting MindSpore when the NumPy eval transforms
+    cover its interpolation (bilinear, bicubic)."""
+    from mindcv.eval import apply_exported_settings, eval_transform, open_exported, resolve_exported
 
-    files = collect_images(args.images)
+    weights = resolve_exported(args)
+    args = apply_exported_settings(args, weights)
+    return args, weights, open_exported(weights), eval_transform(args, light=True)
+
+
+def _open_with_mindspore(args, num_images: int, mode_given: bool):
+    """(args, weights, model, transform) of a checkpoint, the published weights or a MINDIR file. Without --mode
+    on the command line, up to PYNATIVE_MAX_IMAGES images run in PyNative mode: a graph compile costs ~10 s, more
+    than PyNative's per-image overhead for that many images (docs/performance.md)."""
+    from mindcv.engine import set_context
+    from mindcv.eval import (apply_weights_eval_settings, build_eval_model, eval_transform, hint_run_config,
+                             resolve_weights)
+
     eval_transform(args)  # bad transform options fail here, before the weights are read
-    results_json = check_writable(args.results_json, "--results_json") if args.results_json else ""
+    if not mode_given and args.mode == 0 and num_images <= PYNATIVE_MAX_IMAGES:
+        logger.info("%d image(s): PyNative mode (no graph compile); --mode 0 compiles the graph first", num_images)
+        args = argparse.Namespace(**{**vars(args), "mode": 1})
     args = set_context(args)
     weights = resolve_weights(args)
     hint_run_config(args, weights)
     args = apply_weights_eval_settings(args, weights)
     transform = eval_transform(args)
+    return args, weights, build_eval_model(args, weights), transform
+
+
+def _infer(argv: Optional[Sequence[str]]) -> int:
+    """Body of infer.py."""
+    args = parse_args(argv, INFER_TOOL)
+    # function-local imports: --help and option errors answer without MindSpore's start-up, and so does an ONNX file
+    from mindcv.eval import (Prediction, as_json, classify, collect_images, exported_format, format_prediction,
+                             preprocess, resolve_class_names)
+    from mindcv.utils.io import check_writable, write_json_atomic
+
+    files = collect_images(args.images)
+    results_json = check_writable(args.results_json, "--results_json") if args.results_json else ""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    mode_given = any(token == "--mode" or token.startswith("--mode=") for token in tokens)
+    if exported_format(args.ckpt_path) == "ONNX":
+        opened = _open_onnx(args)
+    else:
+        opened = _open_with_mindspore(args, len(files), mode_given)
+    args, weights, model, transform = opened
     names, source = resolve_class_names(args, weights)
-    model = build_eval_model(args, weights)
     logger.info("%s (%d classes, names from %s), weights %s%s; %d image(s), resize %d crop_pct %s", args.model,
                 weights.num_classes, source, weights.path, " (EMA)" if weights.ema else "", len(files),
                 args.image_resize, args.crop_pct)

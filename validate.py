@@ -1,10 +1,13 @@
-"""Top-1 / top-5 accuracy and mean loss of a checkpoint (or of the published weights) on a validation split.
+"""Top-1 / top-5 accuracy and mean loss of a checkpoint (or of the published weights, or of an exported ONNX /
+MINDIR file) on a validation split.
 
     python validate.py -c configs/mixnet/mixnet_s_ascend.yaml --data_dir /path/to/imagenet --ckpt_path FILE
+    python validate.py --data_dir /path/to/imagenet --ckpt_path mixnet_s.onnx     # or .mindir: see export.py
     python validate.py -c configs/mixnet/mixnet_s_ascend.yaml --data_dir /path/to/imagenet --pretrained True
     msrun --worker_num 8 --local_worker_num 8 python validate.py -c ... --ckpt_path FILE --distribute True
 
-The recipe's eval transforms are used (image_resize, crop_pct, interpolation, mean, std). Under msrun every
+The recipe's eval transforms are used (image_resize, crop_pct, interpolation, mean, std); an exported file
+brings those it was exported with (an option set to another value is refused). Under msrun every
 rank evaluates a disjoint share of the images and the sums are added, so each image counts exactly once.
 The result is printed, printed again as one ``RESULT {json}`` line, and written to a JSON file.
 """
@@ -16,7 +19,8 @@ from mindcv.utils.cli import run_main
 
 VALIDATE_TOOL = ToolOptions(
     prog="validate.py",
-    description="Top-1 / top-5 accuracy and mean loss of a checkpoint on the validation split "
+    description="Top-1 / top-5 accuracy and mean loss of a checkpoint or an exported .onnx / .mindir file on the "
+                "validation split "
                 "(the recipe's eval transforms; data-parallel under msrun with --distribute True)",
     title="Validation",
     options=(
@@ -35,17 +39,18 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     """Body of validate.py."""
     args = parse_args(argv, VALIDATE_TOOL)
     # function-local imports: --help and option errors answer without MindSpore's start-up
-    from mindcv.engine import EvalStep, eval_shard, evaluate, make_eval_loader_factory, set_context
+    from mindcv.engine import eval_shard, evaluate, make_eval_loader_factory, set_context
     from mindcv.eval import (apply_weights_eval_settings, build_eval_model, build_val_index, check_bad_images,
                              checkpoint_class_names, class_report, eval_settings, gather_predictions, hint_run_config,
-                             log_settings, report, resolve_weights, results_path, write_class_report,
-                             write_predictions_csv)
+                             log_settings, make_eval_step, report_results, resolve_weights, results_path,
+                             write_class_report, write_predictions_csv)
     from mindcv.utils.io import check_writable
     from mindcv.utils.distributed import init_distributed
     from mindcv.utils.io import file_sha256
 
     args = set_context(args)
-    dist = init_distributed(args.distribute, ["validate.py"] + list(sys.argv[1:] if argv is None else argv))
+    dist = init_distributed(args.distribute, ["validate.py"] + list(sys.argv[1:] if argv is None else argv),
+                            log_dir="val_logs")
     weights = resolve_weights(args)
     hint_run_config(args, weights)
     args = apply_weights_eval_settings(args, weights)
@@ -58,7 +63,7 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     model = build_eval_model(args, weights)
     shard = eval_shard(args, len(index), dist)  # the loader's order (eval_shuffle: a seeded permutation)
     batches = make_eval_loader_factory(args, index, dist, weights.num_classes)() if shard else []
-    result = evaluate(EvalStep(model, weights.num_classes), batches, dist, keep_predictions=True)
+    result = evaluate(make_eval_step(model, weights), batches, dist, keep_predictions=True)
     check_bad_images(index, dist)
     seen = gather_predictions(result.pop("labels"), result.pop("topk"), shard, len(index), dist)
     if dist.is_main:
@@ -69,7 +74,7 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
             files["results_csv"] = write_predictions_csv(predictions_csv, [index.samples[i][0] for i in
                                                                            seen["positions"]],
                                                          seen["labels"], seen["topk"], names)
-        report(dict(result, files=files), settings, output, min(5, weights.num_classes))
+        report_results(dict(result, files=files), settings, output, min(5, weights.num_classes))
     return 0
 
 

@@ -26,8 +26,10 @@ import glob
 import json
 import os
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -38,6 +40,7 @@ IMPLS = ("split", "fused", "native", "auto")
 MODES = ("eval", "train", "mixconv", "mixconv_train")
 BOOKKEEPING = ("Load", "UpdateState", "Depend", "MakeTuple", "TupleGetItem", "Return")
 RESULT_TAG = "THROUGHPUT_RESULT "
+PAIR_PAUSE_S = 0.05  # --paired: pause before each step (spinning worker threads of the other runtime go idle)
 
 
 def find_torch_peer() -> str:
@@ -248,8 +251,15 @@ def torch_worker(args: argparse.Namespace) -> dict:
     load = os.getloadavg()[0]
     model = geffnet.create_model(args.model, pretrained=False)
     x = torch.randn(batch, 3, size, size)
+    compile_s = 0.0
     if args.mode == "eval":
         model.eval()
+        if args.compiled:
+            model = torch.compile(model)
+            start = time.perf_counter()
+            with torch.no_grad():
+                model(x)
+            compile_s = time.perf_counter() - start
 
         def step() -> None:
             with torch.no_grad():
@@ -266,12 +276,115 @@ def torch_worker(args: argparse.Namespace) -> dict:
             opt.step()
 
     times = timed_steps(step, args.steps, args.warmup)
-    return {"framework": "torch", "model": args.model, "impl": "torch", "resolved": "torch", "isa": "",
+    kind = "torch_compile" if args.compiled else "torch"
+    return {"framework": kind, "model": args.model, "impl": kind, "resolved": kind, "isa": "",
             "isa_env": "", "order": "", "version": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-            "mode": args.mode, "size": size, "batch": batch, "compile_s": 0.0,
+            "mode": args.mode, "size": size, "batch": batch, "compile_s": compile_s,
             "step_s": statistics.median(times), "img_s": batch / statistics.median(times), "times": times,
             "peak_rss_gib": peak_rss_gib(), "load": load, "nodes": -1, "compute_nodes": -1,
             "mixconv_nodes": -1}
+
+
+def export_worker(args: argparse.Namespace) -> dict:
+    """Export the model (random weights, seed 0, MindCV's portable ``split`` graph, fixed shape) to ONNX for the
+    ONNX Runtime worker; runs in its own subprocess so that the timing process never loads MindSpore."""
+    import numpy as np
+
+    import mindspore as ms
+
+    from mindcv.models import create_model
+
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    ms.set_seed(0)
+    size, batch = args.shape
+    model = create_model(args.model, num_classes=1000, mixconv_impl="split")
+    model.set_train(False)
+    sample = ms.Tensor(np.random.default_rng(0).normal(size=(batch, 3, size, size)).astype(np.float32))
+    stem = os.path.splitext(args.onnx_file)[0]
+    ms.onnx.export(model, sample, file_name=stem, input_names=["image"], output_names=["logits"])
+    return {"file": stem + ".onnx"}
+
+
+def ort_worker(args: argparse.Namespace) -> dict:
+    """Measure ONNX Runtime (CPU execution provider, default threads and graph optimisations) on the exported
+    file of the same model and shape."""
+    import numpy as np
+    import onnxruntime as ort
+
+    size, batch = args.shape
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    session = ort.InferenceSession(args.onnx_file, providers=["CPUExecutionProvider"])
+    compile_s = time.perf_counter() - start
+    x = np.random.default_rng(0).normal(size=(batch, 3, size, size)).astype(np.float32)
+    times = timed_steps(lambda: session.run(None, {"image": x}), args.steps, args.warmup)
+    return {"framework": "ort", "model": args.model, "impl": "ort", "resolved": "ort", "isa": "", "isa_env": "",
+            "order": "", "version": f"onnxruntime {ort.__version__}", "mode": args.mode, "size": size,
+            "batch": batch, "compile_s": compile_s, "step_s": statistics.median(times),
+            "img_s": batch / statistics.median(times), "times": times, "peak_rss_gib": peak_rss_gib(), "load": load,
+            "nodes": -1, "compute_nodes": -1, "mixconv_nodes": -1}
+
+
+def paired_worker(args: argparse.Namespace) -> dict:
+    """MindSpore (graph mode, ``--impls``) and ONNX Runtime on the same model and input in one process, step by
+    step in turn with a short pause between them: on a shared machine both see the same load, and the ratio of
+    each pair of steps is what is reported (median and quartiles)."""
+    import onnxruntime as ort
+
+    if args.order == "mindspore":
+        import mindspore  # noqa: F401  (a user script's usual first import)
+        import mindcv  # noqa: F401
+    else:
+        import mindcv  # noqa: F401
+        import mindspore  # noqa: F401
+
+    size, batch = args.shape
+    load = os.getloadavg()[0]
+    export_worker(args)  # PyNative: MindCV's portable graph to ONNX (weights do not matter for speed)
+    net, inputs, _ = build_ms_step(args.model, args.impl, "eval", size, batch)  # graph mode from here on
+    start = time.perf_counter()
+    net.compile(*inputs)
+    compile_s = time.perf_counter() - start
+    session = ort.InferenceSession(args.onnx_file, providers=["CPUExecutionProvider"])
+    x = inputs[0].asnumpy()
+
+    def ms_step() -> None:
+        _sync(net(*inputs))
+
+    def ort_step() -> None:
+        session.run(None, {"image": x})
+
+    for _ in range(max(1, args.warmup)):
+        ms_step()
+        ort_step()
+    ms_times, ort_times = [], []
+    for _ in range(args.steps):
+        for step, times in ((ms_step, ms_times), (ort_step, ort_times)):
+            time.sleep(PAIR_PAUSE_S)  # let the other runtime's threads go idle first
+            begin = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - begin)
+    ratios = sorted(o / m for m, o in zip(ms_times, ort_times))
+    quartile = max(0, len(ratios) // 4)
+    return {"framework": "paired", "model": args.model, "impl": args.impl, "resolved": layer_impls(net),
+            "isa": args.isa, "isa_env": os.environ.get("ONEDNN_MAX_CPU_ISA", ""), "order": args.order,
+            "mode": "eval", "size": size, "batch": batch, "compile_s": compile_s,
+            "step_s": statistics.median(ms_times), "img_s": batch / statistics.median(ms_times),
+            "ort_img_s": batch / statistics.median(ort_times), "pair_ratio": statistics.median(ratios),
+            "pair_ratio_q1": ratios[quartile], "pair_ratio_q3": ratios[-1 - quartile], "times": ms_times,
+            "ort_times": ort_times, "peak_rss_gib": peak_rss_gib(), "load": load, "load_end": os.getloadavg()[0],
+            "nodes": -1, "compute_nodes": -1, "mixconv_nodes": -1, "version": f"onnxruntime {ort.__version__}"}
+
+
+def paired_markdown(rows: Sequence[dict]) -> str:
+    """The paired runs as a Markdown table."""
+    lines = ["| model | shape | impl | first import | MindSpore img/s | ORT img/s | MindSpore / ORT, median of pairs "
+             "(quartiles) | steps | load start / end |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['impl']} ({r['resolved']}) | {r['order']} | "
+                     f"{r['img_s']:.1f} | {r['ort_img_s']:.1f} | {r['pair_ratio']:.2f}x ({r['pair_ratio_q1']:.2f}-"
+                     f"{r['pair_ratio_q3']:.2f}) | {len(r['times'])} | {r['load']:.1f} / {r['load_end']:.1f} |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- parent: one subprocess per configuration
@@ -285,19 +398,33 @@ def isa_env(isa: str) -> Dict[str, str]:
     return env
 
 
+def onnx_path(model: str, shape: tuple, args: argparse.Namespace) -> str:
+    """Where the ONNX file of ``model`` at ``shape`` is kept for the ONNX Runtime rows (exported once per run)."""
+    return os.path.join(args.onnx_dir, f"{model}_{shape[0]}x{shape[1]}.onnx")
+
+
 def run_worker(kind: str, model: str, impl: str, isa: str, order: str, mode: str, shape: tuple,
                args: argparse.Namespace) -> Optional[dict]:
     """Run one configuration in a subprocess and return its row (None with a message if it failed)."""
     env = isa_env(isa)
-    if kind == "torch":
+    if kind in ("torch", "torch_compile"):
         env["PYTHONPATH"] = args.torch_peer
     if args.compile_cache:
         env.update(MS_COMPILER_CACHE_ENABLE="1", MS_COMPILER_CACHE_PATH=os.path.join(
             args.compile_cache, f"{model}_{impl}_{mode}_{shape[0]}x{shape[1]}"))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--models", model,
-           "--impls", "split" if kind == "torch" else impl, "--isa", isa or "auto", "--orders", order or "mindcv",
+    worker = "torch" if kind == "torch_compile" else kind
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", worker, "--models", model,
+           "--impls", impl if kind in ("ms", "paired") else "split", "--isa", isa or "auto",
+           "--orders", order or "mindcv",
            "--modes", mode,
-           "--shapes", f"{shape[0]}x{shape[1]}", "--steps", str(args.steps), "--warmup", str(args.warmup)]
+           "--shapes", f"{shape[0]}x{shape[1]}", "--steps", str(args.steps), "--warmup", str(args.warmup),
+           "--onnx-file", onnx_path(model, shape, args)] + (["--torch-compile"] if kind == "torch_compile" else [])
+    if kind == "paired":
+        cmd[cmd.index("--onnx-file") + 1] = onnx_path(model, shape, args)[:-len(".onnx")] + f"_{order}.onnx"
+    if kind == "ort" and not os.path.isfile(onnx_path(model, shape, args)):
+        exported = run_worker("export", model, impl, isa, order, mode, shape, args)
+        if exported is None:
+            return None
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=args.workdir)
     for line in result.stdout.splitlines():
         if line.startswith(RESULT_TAG):
@@ -306,6 +433,11 @@ def run_worker(kind: str, model: str, impl: str, isa: str, order: str, mode: str
     print(f"  {kind} {model} {impl} {mode} {shape} failed (exit {result.returncode}):\n    " + "\n    ".join(tail),
           file=sys.stderr)
     return None
+
+
+def ort_available() -> bool:
+    """Whether onnxruntime imports in this environment."""
+    return subprocess.run([sys.executable, "-c", "import onnxruntime"], capture_output=True).returncode == 0
 
 
 def torch_available(peer: str) -> bool:
@@ -319,12 +451,19 @@ def torch_available(peer: str) -> bool:
 
 def plan(args: argparse.Namespace) -> List[tuple]:
     """(kind, model, impl, isa, order, mode, shape) of every subprocess, in run order."""
+    if args.paired:
+        return [("paired", model, impl, isa, order, "eval", shape) for model in args.models for shape in args.shapes
+                for isa in args.isa for impl in args.impls for order in args.orders]
     runs = []
     for model in args.models:
         for shape in args.shapes:
             for mode in args.modes:
                 if args.torch and mode in ("eval", "train"):
                     runs.append(("torch", model, "torch", "", "", mode, shape))
+                if args.torch and args.torch_compile and mode == "eval":
+                    runs.append(("torch_compile", model, "torch_compile", "", "", mode, shape))
+                if args.ort and mode == "eval":
+                    runs.append(("ort", model, "ort", "", "", mode, shape))
                 for isa in args.isa:
                     for impl in args.impls:
                         for order in args.orders:
@@ -337,52 +476,63 @@ def row_key(row: dict) -> tuple:
             row["batch"])
 
 
+PEERS = {"torch": "PyTorch", "torch_compile": "torch.compile", "ort": "ORT"}  # frameworks MindSpore is compared to
+
+
 def median_rows(runs: Sequence[Sequence[dict]]) -> List[dict]:
-    """One row per configuration: the median throughput and RSS over the repeats (ratios per repeat are in
-    ``ratios``: a MindSpore row's throughput over PyTorch's in the same repeat)."""
+    """One row per configuration: the median throughput and RSS over the repeats. A MindSpore row's ratios to
+    each peer (``ratio_<peer>``: its throughput over the peer's in the same repeat) and their medians."""
     merged: Dict[tuple, List[dict]] = {}
     for rows in runs:
-        torch_rows = {(r["model"], r["mode"], r["size"], r["batch"]): r for r in rows if r["framework"] == "torch"}
+        peers = {(r["framework"], r["model"], r["mode"], r["size"], r["batch"]): r for r in rows
+                 if r["framework"] in PEERS}
         for r in rows:
-            peer = torch_rows.get((r["model"], r["mode"], r["size"], r["batch"]))
-            r["ratio"] = r["img_s"] / peer["img_s"] if peer and r["framework"] != "torch" else None
-            r["rss_ratio"] = r["peak_rss_gib"] / peer["peak_rss_gib"] if peer and r["framework"] != "torch" else None
+            for peer in PEERS:
+                other = peers.get((peer, r["model"], r["mode"], r["size"], r["batch"]))
+                mine = r["framework"] not in PEERS
+                r[f"ratio_{peer}"] = r["img_s"] / other["img_s"] if other and mine else None
+                r[f"rss_ratio_{peer}"] = r["peak_rss_gib"] / other["peak_rss_gib"] if other and mine else None
             merged.setdefault(row_key(r), []).append(r)
     out = []
     for group in merged.values():
         row = dict(group[0])
         for key in ("img_s", "peak_rss_gib", "compile_s", "load"):
             row[key] = statistics.median(r.get(key, 0.0) for r in group)
-        for key in ("ratio", "rss_ratio"):
-            values = [r[key] for r in group if r[key] is not None]
-            row[key] = statistics.median(values) if values else None
-            row[key + "s"] = values
+        for peer in PEERS:
+            for key in (f"ratio_{peer}", f"rss_ratio_{peer}"):
+                values = [r[key] for r in group if r[key] is not None]
+                row[key] = statistics.median(values) if values else None
+                row[key + "s"] = values
         row["repeats"] = len(group)
         out.append(row)
     return out
 
 
+def _ratio(row: dict, peer: str) -> str:
+    """'1.23x' (with the repeats' range) for a MindSpore row measured next to ``peer``, else ''."""
+    if row.get(f"ratio_{peer}") is None:
+        return ""
+    text = f"{row[f'ratio_{peer}']:.2f}x"
+    values = row[f"ratio_{peer}s"]
+    return text + (f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else "")
+
+
 def markdown(rows: Sequence[dict]) -> str:
-    """Median rows as a Markdown table; MindSpore rows get the median of their throughput relative to
-    PyTorch's in the same repeat (and the spread of those ratios when repeated)."""
-    lines = ["| model | shape | mode | impl | ISA cap | first import | img/s | vs PyTorch | compile s | nodes (compute) "
-             "| MixConv nodes | peak RSS GiB | RSS vs PyTorch | load |",
-             "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """Median rows as a Markdown table; MindSpore rows get the median of their throughput relative to each peer
+    (PyTorch eager, torch.compile, ONNX Runtime) in the same repeat, and the spread of those ratios."""
+    lines = ["| model | shape | mode | impl | ISA cap | first import | img/s | vs PyTorch | vs torch.compile | vs ORT "
+             "| compile s | nodes (compute) | MixConv nodes | peak RSS GiB | RSS vs PyTorch | load |",
+             "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        ratio = rss_ratio = ""
-        if r.get("ratio") is not None:
-            ratio = f"{r['ratio']:.2f}x"
-            if len(r["ratios"]) > 1:
-                ratio += f" ({min(r['ratios']):.2f}-{max(r['ratios']):.2f})"
-            rss_ratio = f"{r['rss_ratio']:.2f}x"
+        rss_ratio = f"{r['rss_ratio_torch']:.2f}x" if r.get("rss_ratio_torch") is not None else ""
         impl = r["impl"] if r["impl"] == r["resolved"] else f"{r['impl']} ({r['resolved']})"
-        isa = "" if r["framework"] == "torch" else (r["isa"] + (f" ({r['isa_env']})" if r["isa_env"] else ""))
+        isa = "" if r["framework"] in PEERS else (r["isa"] + (f" ({r['isa_env']})" if r["isa_env"] else ""))
         nodes = "" if r["nodes"] < 0 else f"{r['nodes']} ({r['compute_nodes']})"
         mixconv_nodes = "" if r.get("mixconv_nodes", -1) < 0 else str(r["mixconv_nodes"])
         compile_s = "" if r["framework"] == "torch" else f"{r['compile_s']:.1f}"
         lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['mode']} | {impl} | {isa} | {r.get('order', '')} "
-                     f"| {r['img_s']:.1f} | "
-                     f"{ratio} | {compile_s} | {nodes} | {mixconv_nodes} | {r['peak_rss_gib']:.2f} | {rss_ratio} | "
+                     f"| {r['img_s']:.1f} | {_ratio(r, 'torch')} | {_ratio(r, 'torch_compile')} | {_ratio(r, 'ort')} | "
+                     f"{compile_s} | {nodes} | {mixconv_nodes} | {r['peak_rss_gib']:.2f} | {rss_ratio} | "
                      f"{r.get('load', 0):.1f} |")
     return "\n".join(lines)
 
@@ -407,11 +557,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--all", action="store_true",
                         help="the full table: mixnet_s/m/l, 224x16 and 32x64, eval and train (with --impls)")
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="skip the PyTorch (geffnet) runs")
+    parser.add_argument("--torch-compile", dest="torch_compile", action="store_true",
+                        help="also time torch.compile (inductor) of geffnet's model in eval mode (compiles for "
+                             "about a minute per shape on 2 cores)")
+    parser.add_argument("--no-ort", dest="ort", action="store_false",
+                        help="skip the ONNX Runtime eval runs (MindCV's graph exported with mindspore.onnx.export)")
+    parser.add_argument("--paired", action="store_true",
+                        help="eval only: MindSpore and ONNX Runtime in one process per shape and import order, step "
+                             "by step in turn; reports the median and quartiles of the per-pair speed ratio (for "
+                             "shared machines, where separate runs see different loads)")
+    parser.add_argument("--onnx-file", dest="onnx_file", default="", help=argparse.SUPPRESS)
     parser.add_argument("--compile-cache", default="",
                         help="MindSpore compile cache directory (repeat runs compile faster; compile_s then "
                              "measures a cache load)")
     parser.add_argument("--json", default="", help="also write the rows to this JSON file")
-    parser.add_argument("--worker", choices=("ms", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("ms", "torch", "ort", "export", "paired"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
@@ -429,7 +589,10 @@ def worker_main(args: argparse.Namespace) -> int:
     """Subprocess entry: measure the single configuration on the command line and print its row."""
     args.model, args.impl, args.mode, args.shape = args.models[0], args.impls[0], args.modes[0], args.shapes[0]
     args.isa, args.order = args.isa[0], args.orders[0]
-    row = ms_worker(args) if args.worker == "ms" else torch_worker(args)
+    args.compiled = args.torch_compile
+    workers = {"ms": ms_worker, "torch": torch_worker, "ort": ort_worker, "export": export_worker,
+               "paired": paired_worker}
+    row = workers[args.worker](args)
     print(RESULT_TAG + json.dumps(row), flush=True)
     return 0
 
@@ -439,11 +602,16 @@ def main(argv=None) -> int:
     if args.worker:
         return worker_main(args)
     args.torch_peer = find_torch_peer()
+    args.torch = args.torch and not args.paired
     if args.torch and not torch_available(args.torch_peer):
         print(f"PyTorch/geffnet not found (TORCH_PEER_PATH={args.torch_peer or 'unset'}, no complete "
               "~/.cache/mixnet-ms/peers/torch-*; WITH_PEERS=1 bash scripts/env.sh installs it): MindSpore rows only",
               file=sys.stderr)
         args.torch = False
+    if args.ort and not ort_available():
+        print("onnxruntime not found (pip install onnxruntime): no ONNX Runtime rows", file=sys.stderr)
+        args.ort = False
+    args.onnx_dir = tempfile.mkdtemp(prefix="throughput-onnx-", dir=args.workdir)
     start, load = time.time(), os.getloadavg()[0]
     print(f"{_cpu_name()}: {cpu_isa()}, {os.cpu_count()} CPUs", file=sys.stderr, flush=True)
     runs = []
@@ -458,8 +626,9 @@ def main(argv=None) -> int:
                 print(f"  {row['img_s']:.1f} img/s, compile {row['compile_s']:.1f} s, {row['nodes']} nodes, "
                       f"peak RSS {row['peak_rss_gib']:.2f} GiB", file=sys.stderr, flush=True)
         runs.append(rows)
-    rows = median_rows(runs)
-    print(markdown(rows))
+    shutil.rmtree(args.onnx_dir, ignore_errors=True)
+    rows = median_rows(runs) if not args.paired else [r for rows in runs for r in rows]
+    print(paired_markdown(rows) if args.paired else markdown(rows))
     print(f"\n{_cpu_name()} ({cpu_isa()}), {os.cpu_count()} CPUs; load average {load:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end; median of {args.steps} steps after {args.warmup} warm-up, "
           f"{args.repeat} repeat(s); total {time.time() - start:.0f} s")

@@ -45,6 +45,8 @@ FOLDER_DATASETS: Tuple[str, ...] = ("", "imagenet", "folder")
 # public datasets read from their published files (and downloadable): mindcv.data.create_index
 PUBLIC_DATASETS: Tuple[str, ...] = ("mnist", "cifar10", "cifar100", "flowers102", "pets")
 DATASETS: Tuple[str, ...] = FOLDER_DATASETS + ("digits",) + PUBLIC_DATASETS
+# file name endings read as images (compared case-insensitively)
+IMAGE_EXTENSIONS: Tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
 AUTO_AUGMENT_POLICIES: Tuple[str, ...] = ("randaug", "autoaug", "autoaugr", "trivialaugwide")
 
 # ImageNet mean and std in 0-255 pixel units, as MindCV passes them to vision.Normalize

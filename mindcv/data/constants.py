@@ -1,7 +1,7 @@
 """Constants of the ImageNet recipe (MindCV's values) and of the folder datasets."""
 from typing import Tuple
 
-from ..choices import DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..choices import DEFAULT_CROP_PCT, IMAGE_EXTENSIONS, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 __all__ = [
     "DEFAULT_CROP_PCT",
@@ -11,9 +11,6 @@ __all__ = [
     "DATA_CACHE_ENV",
     "ARRAY_DATASETS",
 ]
-
-# File name endings read as images by the folder datasets (compared case-insensitively).
-IMAGE_EXTENSIONS: Tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
 
 # Environment variable naming the cache directory of embedded datasets (default ~/.cache/mindcv).
 DATA_CACHE_ENV: str = "MINDCV_DATA_CACHE"

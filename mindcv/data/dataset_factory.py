@@ -35,6 +35,7 @@ from .dataset_download import download_dataset
 from .errors import DatasetError
 from .flowers102 import FLOWERS102
 from .image_check import read_image_file
+from .listing import image_files, is_image_file, subfolders
 from .mnist import MNIST
 from .pets import PETS, Pets
 from .published import PublishedDataset, default_dataset_root
@@ -86,28 +87,6 @@ def _check_root_and_split(root: str, split: str) -> str:
     return split_dir
 
 
-def subfolders(directory: str) -> List[str]:
-    """Sorted names of the non-hidden sub-directories of ``directory``."""
-    return sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
-
-
-def image_files(directory: str, recursive: bool = False) -> List[str]:
-    """Sorted paths of the (non-hidden) image files in ``directory``; with ``recursive``, in its sub-folders too."""
-    if not recursive:
-        return sorted(e.path for e in os.scandir(directory) if e.is_file() and _is_image_file(e.name)
-                      and not e.name.startswith("."))
-    paths, seen = [], set()  # real paths of the folders listed: a symlink loop or alias is not followed twice
-    for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        paths.extend(os.path.join(dirpath, f) for f in filenames if _is_image_file(f) and not f.startswith("."))
-    return sorted(paths)
-
-
 def _list_class_folders(split_dir: str) -> List[str]:
     """Sorted names of the class folders of a split directory (an error when there is none)."""
     names = subfolders(split_dir)
@@ -124,11 +103,6 @@ def get_class_names(root: str, split: str = "train") -> List[str]:
     if split != "train" and os.path.isdir(train_dir):
         return _list_class_folders(train_dir)
     return _list_class_folders(_split_dir(root, split))
-
-
-def _is_image_file(name: str) -> bool:
-    """True for names ending in one of IMAGE_EXTENSIONS (any case)."""
-    return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
 def scan_image_folder(root: str, split: str = "train",

@@ -5,15 +5,13 @@ import json
 import os
 from typing import List, Optional, Tuple
 
-from ..data import PUBLISHED_DATASETS, get_class_names, get_dataset_class_names
-from ..data.digits import prepare_digits
-from ..data.imagenet_classes import IMAGENET_NUM_CLASSES, imagenet_class_names, imagenet_wnids
 from ..utils.logger import get_logger
-from .weights import EvalError, Weights, checkpoint_class_names
+from .base import EvalError, Weights, checkpoint_class_names
+from .light_data import data_module
 
 logger = get_logger(__name__)
 
-__all__ = ["resolve_class_names"]
+__all__ = ["resolve_class_names", "recorded_class_names"]
 
 DEFAULT_DATA_DIR = "./"  # the data_dir option's default: not a dataset the user pointed at
 
@@ -38,14 +36,24 @@ def _names_from_file(path: str) -> List[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def _imagenet():
+    """mindcv.data.imagenet_classes (loaded without the mindcv.data package: see light_data)."""
+    return data_module("imagenet_classes")
+
+
 def _names_from_folder(path: str, train_split: str) -> List[str]:
     """Class folder names of <path>/<train_split>, or of <path> itself when it has no such split."""
+    from ..data import get_class_names  # function-local: mindcv.data starts MindSpore (see light_data)
+
     split = train_split if os.path.isdir(os.path.join(path, train_split)) else ""
     return get_class_names(path, split)
 
 
 def _dataset_names(args) -> Optional[List[str]]:
     """Training class folder names of --data_dir (or of the embedded dataset), when the user pointed at one."""
+    from ..data import PUBLISHED_DATASETS, get_class_names, get_dataset_class_names  # function-local: mindcv.data
+    from ..data.digits import prepare_digits  # starts MindSpore (see light_data)
+
     if args.dataset.lower() == "digits":
         return get_class_names(prepare_digits(args.data_dir or None), args.train_split)
     if args.data_dir and args.data_dir != DEFAULT_DATA_DIR:
@@ -60,7 +68,7 @@ def _dataset_names(args) -> Optional[List[str]]:
 
 def _readable(names: List[str]) -> List[str]:
     """ImageNet wnid folder names become readable names (n01440764 -> tench)."""
-    return imagenet_class_names() if names == imagenet_wnids() else names
+    return _imagenet().imagenet_class_names() if names == _imagenet().imagenet_wnids() else names
 
 
 def _named_source(args, weights: Weights) -> Tuple[Optional[List[str]], str]:
@@ -76,8 +84,8 @@ def _named_source(args, weights: Weights) -> Tuple[Optional[List[str]], str]:
     folders = _dataset_names(args)
     if folders is not None:
         return folders, f"the class folders of dataset {args.dataset} {args.data_dir}".rstrip()
-    if weights.num_classes == IMAGENET_NUM_CLASSES:
-        return imagenet_class_names(), "ImageNet-1k"
+    if weights.num_classes == _imagenet().IMAGENET_NUM_CLASSES:
+        return _imagenet().imagenet_class_names(), "ImageNet-1k"
     return None, "label indices"
 
 
@@ -92,3 +100,10 @@ def resolve_class_names(args, weights: Weights) -> Tuple[List[str], str]:
         raise EvalError(f"{len(names)} class names from {source} but the model has {weights.num_classes} classes: "
                         f"give the names the model was trained with (--class_names)")
     return _readable(list(names)), source
+
+
+def recorded_class_names(args, weights: Weights) -> Optional[List[str]]:
+    """The class names an export records, in label order as the model was trained: the checkpoint's
+    ``class_names``, else the training class folders of --data_dir (or of the digits set); None otherwise."""
+    names = checkpoint_class_names(weights) or _dataset_names(args)
+    return list(names) if names and len(names) == weights.num_classes else None

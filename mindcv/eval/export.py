@@ -2,7 +2,7 @@
 import os
 import shutil
 import tempfile
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -10,11 +10,14 @@ import mindspore as ms
 from mindspore import Tensor, nn
 
 from ..utils.logger import get_logger
-from .weights import EvalError
+from .base import EvalError
+from .exported import onnx_props, write_side_file
+from .onnx_runner import OnnxModel, append_onnx_metadata, import_onnxruntime
 
 logger = get_logger(__name__)
 
-__all__ = ["SUFFIXES", "VERIFY_RTOL", "export_path", "sample_input", "export_atomic", "verify", "export_impl"]
+__all__ = ["SUFFIXES", "VERIFY_RTOL", "export_path", "sample_input", "export_atomic", "verify", "export_impl",
+           "float_staging_path"]
 
 SUFFIXES = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 ONNX_INPUT, ONNX_OUTPUT = "image", "logits"  # names of the ONNX graph's input and output
@@ -22,9 +25,10 @@ VERIFY_RTOL = 1e-4  # --verify accepts |exported - model| <= VERIFY_RTOL * max(1
 
 
 def export_path(args) -> str:
-    """Absolute output path with the format's suffix."""
+    """Absolute output path with the format's suffix (default ./<model>.<suffix>, ./<model>_int8.onnx for int8)."""
     suffix = SUFFIXES[args.file_format]
-    path = os.path.abspath(os.path.expanduser(args.export_file or f"{args.model}{suffix}"))
+    stem = f"{args.model}_int8" if getattr(args, "quantize", "none") == "int8" else args.model
+    path = os.path.abspath(os.path.expanduser(args.export_file or f"{stem}{suffix}"))
     if os.path.isdir(path):
         raise EvalError(f"--export_file {path} is a directory; give a file name such as {path}/{args.model}{suffix}")
     return path if path.lower().endswith(suffix) else path + suffix
@@ -47,8 +51,11 @@ def _write(model, sample, stem: str, file_format: str, dynamic_batch: bool) -> N
         ms.export(model, sample, file_name=stem, file_format=file_format)
 
 
-def export_atomic(model, sample, path: str, file_format: str, dynamic_batch: bool = False) -> str:
-    """Export into a private temporary folder beside ``path``, then one rename into place."""
+def export_atomic(model, sample, path: str, file_format: str, dynamic_batch: bool = False,
+                  metadata: Optional[Dict[str, Any]] = None) -> str:
+    """Export into a private temporary folder beside ``path``, then one rename into place. ``metadata`` (the
+    preprocessing and model, see ``exported.export_metadata``) goes into an ONNX file's metadata_props, or into
+    the side file ``<path>.json`` of a MINDIR."""
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, exist_ok=True)
@@ -61,9 +68,13 @@ def export_atomic(model, sample, path: str, file_format: str, dynamic_batch: boo
         if not os.path.isfile(produced):
             raise EvalError(f"mindspore.export wrote no {file_format} file (found: {os.listdir(staging)})")
         os.chmod(produced, 0o666 & ~_umask())  # MindSpore makes it owner-read-only; give it normal permissions
+        if metadata and file_format == "ONNX":
+            append_onnx_metadata(produced, onnx_props(metadata))
         os.replace(produced, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if metadata and file_format == "MINDIR":
+        write_side_file(path, metadata)
     return path
 
 
@@ -79,12 +90,11 @@ def run_exported(path: str, file_format: str, sample) -> Optional[Any]:
     if file_format == "MINDIR":
         return nn.GraphCell(ms.load(path))(sample).asnumpy()
     try:
-        import onnxruntime
-    except ImportError:
+        import_onnxruntime()
+    except EvalError:
         logger.warning("onnxruntime is not installed, so the ONNX file was not checked (pip install onnxruntime)")
         return None
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: sample.asnumpy()})[0]
+    return OnnxModel(path)(sample.asnumpy())
 
 
 def verify(model, path: str, file_format: str, sample) -> Optional[float]:
@@ -111,3 +121,9 @@ def export_impl(args) -> str:
         raise EvalError("--mixconv_impl native cannot be exported: it is a C++ custom operator built on this "
                         "machine that MINDIR / ONNX readers cannot run; use split (default) or fused")
     return "fused" if impl == "fused" else "split"
+
+
+def float_staging_path(path: str) -> str:
+    """A hidden path beside ``path`` for the float ONNX file an int8 export starts from (removed afterwards)."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.float-{os.getpid()}.onnx")

@@ -14,7 +14,7 @@ from .weights import EvalError
 
 logger = get_logger(__name__)
 
-__all__ = ["build_val_index"]
+__all__ = ["build_val_index", "evenly_spaced"]
 
 
 def _image_names(directory: str) -> List[str]:
@@ -134,7 +134,7 @@ def _folder_label_order(root: str, split: str, num_classes: int, known: Optional
 def build_val_index(args, num_classes: int, known_names: Optional[List[str]]):
     """The validated file list of the validation split, labels in the model's class order."""
     is_folder = args.dataset.lower() in FOLDER_DATASETS
-    if args.val_labels:
+    if getattr(args, "val_labels", ""):  # a validate.py option (export.py --quantize int8 has none)
         if not is_folder:
             raise EvalError(f"--val_labels applies to image-folder datasets, not --dataset {args.dataset}")
         index = labelled_index(args, num_classes, known_names)
@@ -149,12 +149,15 @@ def build_val_index(args, num_classes: int, known_names: Optional[List[str]]):
         raise EvalError(f"the dataset has {len(index.class_names)} classes ({index.split_dir}) but the model's "
                         f"classifier has {num_classes} outputs: this checkpoint was not trained on these classes")
     if args.num_samples and args.num_samples < len(index):
-        index = _subset(index, args.num_samples)
+        logger.info("num_samples %d: evaluating an evenly spaced subset of the %d images", args.num_samples,
+                    len(index))
+        index = evenly_spaced(index, args.num_samples)
     return index
 
 
-def _subset(index, count: int):
+def evenly_spaced(index, count: int):
     """``count`` evenly spaced samples of ``index`` (every class represented when count allows)."""
+    if count >= len(index):
+        return index
     positions = np.unique(np.linspace(0, len(index) - 1, count).round().astype(int))
-    logger.info("num_samples %d: evaluating an evenly spaced subset of the %d images", len(positions), len(index))
     return replace(index, samples=[index.samples[int(i)] for i in positions], bad_images={})

@@ -1,17 +1,17 @@
 """Classifying image files: collect them, preprocess each with the recipe's eval transforms (an image that cannot
-be decoded is reported, not fatal), and take the top-k classes of the model's softmax."""
+be decoded is reported, not fatal), and take the top-k classes of the model's softmax.
+
+MindSpore is imported only where it is used (its transforms, a MindSpore model): with an ONNX file and the NumPy
+eval transforms of ``light_transform`` infer.py runs without starting it."""
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mindspore import Tensor
-from mindspore.dataset.transforms import Compose
 
-from ..data import create_transforms, image_files
-from ..data.constants import IMAGE_EXTENSIONS
-from ..data.image_check import read_image_file
-from .weights import EvalError, Weights
+from .base import EvalError, Weights
+from .light_data import IMAGE_EXTENSIONS, data_module, image_files_recursive
+from .light_transform import light_eval_transform
 
 __all__ = ["Prediction", "collect_images", "preprocess", "classify", "format_prediction", "eval_transform",
            "as_json"]
@@ -31,7 +31,7 @@ def collect_images(paths: Sequence[str]) -> List[str]:
     files: List[str] = []
     for path in paths:
         if os.path.isdir(path):
-            found = image_files(path, recursive=True)
+            found = image_files_recursive(path)
             if not found:
                 raise EvalError(f"folder {path} holds no image files (looked for {', '.join(IMAGE_EXTENSIONS)})")
             files.extend(found)
@@ -44,7 +44,8 @@ def collect_images(paths: Sequence[str]) -> List[str]:
 
 def preprocess(path: str, transform) -> Tuple[Optional[Any], str]:
     """(CHW float32 array, "") for a decodable image, (None, reason) for one that cannot be read or decoded."""
-    data, reason = read_image_file(path)  # before MindSpore's decoder: damaged headers, bombs, devices
+    data, reason = data_module("image_check").read_image_file(path)  # before MindSpore's decoder: damaged
+    # headers, decompression bombs, devices and FIFOs
     if reason:
         return None, reason
     try:
@@ -61,6 +62,15 @@ def softmax(logits):
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def _logits(model, images: np.ndarray) -> np.ndarray:
+    """The model's logits for a batch: exported models take arrays, MindSpore cells take Tensors."""
+    if getattr(model, "takes_arrays", False):
+        return np.asarray(model(images))
+    from mindspore import Tensor  # function-local: only a MindSpore model needs it
+
+    return model(Tensor(images)).asnumpy()
+
+
 def classify(model, arrays: List[Any], batch_size: int, topk: int) -> List[Tuple[List[int], List[float]]]:
     """Top-k (classes, probabilities) of each preprocessed image; batches padded to one size (one graph)."""
     results = []
@@ -69,7 +79,7 @@ def classify(model, arrays: List[Any], batch_size: int, topk: int) -> List[Tuple
         count = chunk.shape[0]
         if count < batch_size:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - count, axis=0)])
-        probs = softmax(model(Tensor(chunk)).asnumpy())[:count]
+        probs = softmax(_logits(model, chunk))[:count]
         for row in probs:
             order = np.argsort(-row, kind="stable")[:topk]
             results.append(([int(i) for i in order], [float(row[i]) for i in order]))
@@ -84,8 +94,17 @@ def format_prediction(prediction: Prediction, names: List[str]) -> str:
     return "\n".join(lines)
 
 
-def eval_transform(args) -> Callable:
-    """The recipe's eval transforms as one callable on encoded image bytes."""
+def eval_transform(args, light: bool = False) -> Callable:
+    """The recipe's eval transforms as one callable on encoded image bytes. ``light``: the NumPy transforms (equal
+    to MindSpore's, without starting it) when they cover the interpolation; otherwise MindSpore's."""
+    if light:
+        transform = light_eval_transform(args.image_resize, args.crop_pct, args.interpolation, args.mean, args.std)
+        if transform is not None:
+            return transform
+    from mindspore.dataset.transforms import Compose  # function-local: the light path runs without MindSpore
+
+    from ..data import create_transforms
+
     try:
         return Compose(create_transforms(args.dataset, image_resize=args.image_resize, is_training=False,
                                          interpolation=args.interpolation, crop_pct=args.crop_pct,
@@ -98,7 +117,8 @@ def as_json(predictions: List[Prediction], failures: List[Dict[str, str]], names
             source: str) -> Dict[str, Any]:
     """Predictions and failures as a JSON-able dict."""
     return {
-        "checkpoint": weights.path, "ema": weights.ema, "num_classes": weights.num_classes, "class_names_from": source,
+        "checkpoint": weights.path, "format": weights.format, "ema": weights.ema, "num_classes": weights.num_classes,
+        "class_names_from": source,
         "predictions": [{"image": p.image, "top": [{"class": c, "name": names[c], "probability": q}
                                                    for c, q in zip(p.classes, p.probabilities)]}
                         for p in predictions],

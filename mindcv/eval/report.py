@@ -10,18 +10,20 @@ from .weights import EvalError, Weights
 
 logger = get_logger(__name__)
 
-__all__ = ["eval_settings", "log_settings", "results_path", "check_bad_images", "report"]
+__all__ = ["eval_settings", "log_settings", "results_path", "check_bad_images", "report_results"]
 
 
 def eval_settings(args, weights: Weights, index, dist, sha256: str) -> Dict[str, Any]:
     """Everything that decides the numbers: weights, data, transforms, precision, devices."""
     return {
         "model": args.model, "num_classes": weights.num_classes, "weights": weights.origin,
+        "weights_format": weights.format, "quantization": weights.meta.get("quantization", "none"),
         "checkpoint": weights.path, "checkpoint_sha256": sha256, "ema": weights.ema,
         "dataset": args.dataset, "data_dir": index.root, "val_split": args.val_split, "val_labels": args.val_labels,
         "image_resize": args.image_resize, "resize": eval_resize_size(args.image_resize, args.crop_pct),
         "crop_pct": args.crop_pct, "interpolation": args.interpolation, "mean": list(args.mean),
-        "std": list(args.std), "batch_size": args.batch_size, "amp_level": args.val_amp_level,
+        "std": list(args.std), "batch_size": args.batch_size,
+        "amp_level": "exported file" if weights.exported else args.val_amp_level,
         "device_target": args.device_target, "mode": args.mode, "num_devices": dist.group_size,
         "config": args.config or None,
     }
@@ -29,8 +31,11 @@ def eval_settings(args, weights: Weights, index, dist, sha256: str) -> Dict[str,
 
 def log_settings(settings: Dict[str, Any], num_images: int) -> None:
     """The resolved eval settings, one readable block."""
-    logger.info("evaluating %s (%d classes) with %s weights %s (sha256 %s), EMA weights: %s",
-                settings["model"], settings["num_classes"], settings["weights"], settings["checkpoint"],
+    kind = settings["weights_format"]
+    if settings["quantization"] != "none":
+        kind += " " + settings["quantization"]
+    logger.info("evaluating %s (%d classes) with %s weights %s (%s, sha256 %s), EMA weights: %s",
+                settings["model"], settings["num_classes"], settings["weights"], settings["checkpoint"], kind,
                 settings["checkpoint_sha256"][:16] + "...", "yes" if settings["ema"] else "no")
     logger.info("data: %d images of %s split '%s' (%s), batch %d x %d device(s)", num_images, settings["dataset"],
                 settings["val_split"], settings["data_dir"], settings["batch_size"], settings["num_devices"])
@@ -59,7 +64,7 @@ def check_bad_images(index, dist) -> None:
                         f"counted a neighbouring image in their place and are not exact: replace or remove them")
 
 
-def report(result: Dict[str, Any], settings: Dict[str, Any], path: str, topk: int) -> None:
+def report_results(result: Dict[str, Any], settings: Dict[str, Any], path: str, topk: int) -> None:
     """Log the numbers, print the RESULT line and write the results JSON."""
     record = dict(result, topk=topk, settings=settings)
     logger.info("top-1 %.3f %%, top-%d %.3f %%, mean loss %.4f over %d images; %.1f images/s (%.1f s)",

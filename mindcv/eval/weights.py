@@ -1,13 +1,10 @@
 """The weights to evaluate: a checkpoint file or the published weights, read, checked against the options, and
 loaded strictly into the model they belong to (every parameter present, shapes equal)."""
 import argparse
-import json
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import mindspore as ms
-from mindspore import nn
 
 from ..engine.context import prepare_native_operators
 from ..models import create_model, get_pretrained_cfg, is_model, list_models
@@ -15,33 +12,16 @@ from ..models.convert import check_variant
 from ..models.convert_imgclsmob import eval_settings_for
 from ..models.weights_doc import eval_settings
 from ..utils.checkpoint import has_ema, load_model_weights, load_param_dict, read_checkpoint_meta, select_ema
-from ..utils.cli import UserError
 from ..utils.download import DownloadError, download_url, get_checkpoint_dir
 from ..utils.logger import get_logger
+from ..engine import EvalStep
+from .base import EVAL_OPTIONS, EvalError, Weights, checkpoint_class_names
+from .exported import ExportedEvalStep, apply_exported_settings, exported_format, open_exported, resolve_exported
 
 logger = get_logger(__name__)
 
 __all__ = ["EvalError", "Weights", "resolve_weights", "build_eval_model", "classifier_name", "checkpoint_class_names",
-           "hint_run_config", "apply_weights_eval_settings", "EVAL_OPTIONS"]
-
-EVAL_OPTIONS = ("image_resize", "crop_pct", "interpolation", "mean", "std")  # what decides the eval transforms
-
-
-class EvalError(UserError):
-    """A problem with the user's input to evaluation, inference or export (weights, data, options)."""
-
-
-@dataclass
-class Weights:
-    """The weights to evaluate and what their checkpoint says about itself."""
-
-    path: str
-    origin: str  # "checkpoint" or "pretrained"
-    params: Dict[str, Any]
-    meta: Dict[str, Any]
-    num_classes: int
-    ema: bool
-    has_ema: bool
+           "hint_run_config", "apply_weights_eval_settings", "EVAL_OPTIONS", "make_eval_step"]
 
 
 def _pretrained_path(model: str) -> str:
@@ -89,7 +69,10 @@ def _select_ema(params: Dict[str, Any], path: str, use_ema: bool) -> Dict[str, A
 
 
 def resolve_weights(args) -> Weights:
-    """The weights named by --ckpt_path or --pretrained, read and checked against --model and --num_classes."""
+    """The weights named by --ckpt_path or --pretrained, read and checked against --model and --num_classes
+    (an exported .onnx / .mindir file: see ``exported.resolve_exported``)."""
+    if exported_format(args.ckpt_path):
+        return resolve_exported(args)
     if args.ckpt_path and args.pretrained:
         raise EvalError("give either --ckpt_path FILE or --pretrained True, not both")
     if not args.ckpt_path and not args.pretrained:
@@ -128,7 +111,10 @@ def _published_settings(args, weights: Weights) -> Dict[str, Any]:
 
 def apply_weights_eval_settings(args: argparse.Namespace, weights: Weights) -> argparse.Namespace:
     """A copy of ``args`` whose eval transforms are the weights' published ones, except for the options the user
-    set (on the command line or in the -c file); logged once."""
+    set (on the command line or in the -c file); logged once. An exported file brings the preprocessing it was
+    exported with, and an option set to another value is an error."""
+    if weights.exported:
+        return apply_exported_settings(args, weights)
     published = _published_settings(args, weights)
     explicit = set(getattr(args, "explicit_options", ()))
     changed = {k: published[k] for k in EVAL_OPTIONS if k in published and k not in explicit
@@ -150,11 +136,14 @@ def hint_run_config(args, weights: Weights) -> None:
                        run_config, run_config)
 
 
-def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None) -> nn.Cell:
-    """The model of --model with exactly the checkpoint's weights, in inference mode.
+def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None):
+    """The model of --model with exactly the checkpoint's weights, in inference mode (for an exported file: the
+    file, run by onnxruntime or nn.GraphCell, mapping an image array to the logits).
 
     ``mixconv_impl`` (default: --mixconv_impl) chooses how the MixConv layers run; the weights are the same.
     """
+    if weights.exported:
+        return open_exported(weights)
     prepare_native_operators(mixconv_impl or getattr(args, "mixconv_impl", None))
     try:
         model = create_model(args.model, num_classes=weights.num_classes, in_channels=args.in_channels,
@@ -171,18 +160,9 @@ def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None)
     return model
 
 
-def checkpoint_class_names(weights: Weights) -> Optional[List[str]]:
-    """Class names stored in the checkpoint's ``class_names`` metadata (a JSON list), if any."""
-    text = weights.meta.get("class_names")
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        names = json.loads(text)
-    except ValueError:
-        logger.warning("ignoring the class_names metadata of %s: not valid JSON", weights.path)
-        return None
-    if not isinstance(names, list) or len(names) != weights.num_classes:
-        logger.warning("ignoring the class_names metadata of %s: not a list of %d names", weights.path,
-                       weights.num_classes)
-        return None
-    return [str(name) for name in names]
+def make_eval_step(model, weights: Weights):
+    """The per-batch metrics step of validate.py: a compiled ``EvalStep`` around a network, or its host-side
+    equivalent around an exported file."""
+    if weights.exported:
+        return ExportedEvalStep(model, weights.num_classes)
+    return EvalStep(model, weights.num_classes)

@@ -77,6 +77,20 @@ def test_names_from_checkpoint_metadata_and_from_a_file(case, tmp_path, capsys):
     assert f"class {best}  (class {best})" in capsys.readouterr().out
 
 
+def test_a_few_images_run_in_pynative_mode_unless_mode_is_given(case, monkeypatch):
+    from mindcv import engine
+
+    modes = []  # the mode infer.py asks for (the context itself stays PyNative here: no graph compile in a test)
+    monkeypatch.setattr(engine, "set_context", lambda args: modes.append(args.mode) or args)
+    no_mode = [a for i, a in enumerate(COMMON) if a != "--mode" and COMMON[i - 1] != "--mode"]
+    image = case["paths"][0]
+    assert infer.main(["--ckpt_path", case["ckpt"], image] + no_mode) == 0  # default mode 0
+    assert infer.main(["--ckpt_path", case["ckpt"], image, "--mode", "0"] + no_mode) == 0
+    monkeypatch.setattr(infer, "PYNATIVE_MAX_IMAGES", 4)
+    assert infer.main(["--ckpt_path", case["ckpt"], os.path.join(case["root"], "val")] + no_mode) == 0  # 15 images
+    assert modes == [1, 0, 0]
+
+
 def test_imagenet_names_for_a_1000_class_model(tmp_path, capsys):
     ckpt = save_training_checkpoint(random_model(num_classes=1000, seed=2), str(tmp_path / "in1k.ckpt"))
     image = tmp_path / "img.png"

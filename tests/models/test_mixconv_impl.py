@@ -307,13 +307,16 @@ def test_benchmark_shapes_plan_and_table():
     args = bench.parse_args(["--impls", "split", "fused", "--modes", "eval", "train", "--shapes", "32x64"])
     runs = bench.plan(args)
     assert runs[0] == ("torch", "mixnet_s", "torch", "", "", "eval", (32, 64))
-    assert ("ms", "mixnet_s", "fused", "auto", "mindspore", "train", (32, 64)) in runs and len(runs) == 10
+    assert ("ms", "mixnet_s", "fused", "auto", "mindspore", "train", (32, 64)) in runs and len(runs) == 11
+    assert runs[1] == ("ort", "mixnet_s", "ort", "", "", "eval", (32, 64))  # ONNX Runtime: eval only
     row = {"framework": "mindspore", "model": "mixnet_s", "impl": "auto", "resolved": "split", "isa": "auto",
            "isa_env": "", "mode": "eval", "size": 32, "batch": 64, "compile_s": 3.0, "img_s": 50.0,
            "peak_rss_gib": 1.5, "nodes": 10, "compute_nodes": 6, "mixconv_nodes": 4}
     peer = dict(row, framework="torch", impl="torch", resolved="torch", img_s=100.0, peak_rss_gib=1.0, nodes=-1)
-    table = bench.markdown(bench.median_rows([[peer, row], [dict(peer), dict(row, img_s=70.0)]]))
+    ort = dict(peer, framework="ort", impl="ort", resolved="ort", img_s=40.0)
+    table = bench.markdown(bench.median_rows([[peer, ort, row], [dict(peer), dict(ort), dict(row, img_s=70.0)]]))
     assert "| auto (split) |" in table and "| 0.60x (0.50-0.70) |" in table and "| 1.50x |" in table
+    assert "| 1.50x (1.25-1.75) |" in table  # vs ONNX Runtime
     assert "| 10 (6) | 4 |" in table
     with pytest.raises(SystemExit):
         bench.parse_args(["--steps", "0"])
