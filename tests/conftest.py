@@ -27,28 +27,15 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
-def _processes_mentioning(marker: str) -> list:
-    """(pid, command line) of the processes whose command line contains ``marker``."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmdline = f.read()
-            except OSError:
-                continue
-            if marker.encode() in cmdline:
-                found.append((int(pid), cmdline.replace(b"\0", b" ").decode(errors="replace").strip()))
-    return found
-
-
 def pytest_sessionfinish(session, exitstatus):
     """The suite ends every process it starts: any process still naming this session's temporary folder (a
     script, msrun, or msrun's `tail -f` of a worker log) is killed, listed, and fails the run."""
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None or getattr(factory, "_basetemp", None) is None:
         return
-    survivors = _processes_mentioning(str(factory.getbasetemp()))
+    from processes import command_line, processes_mentioning  # tests/ is on the import path (rootdir conftest)
+
+    survivors = [(pid, command_line(pid)) for pid in processes_mentioning(str(factory.getbasetemp()))]
     for pid, _ in survivors:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -16,6 +16,8 @@ import sys
 
 import pytest
 
+from processes import processes_mentioning  # noqa: F401 (the e2e tests import it from here)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO = os.path.join(ROOT, "configs", "mixnet", "mixnet_s_demo.yaml")
 
@@ -94,20 +96,6 @@ def digits_run(tmp_path_factory, script_env):
                                 script_env, ROOT)
             (run_dir / "stdout.log").write_text(result.stdout)
     return run_dir
-
-
-def processes_mentioning(marker: str) -> list:
-    """Pids of the processes whose command line contains ``marker`` (e.g. a test's own tmp folder)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(pid))
-            except OSError:
-                pass
-    return found
 
 
 def end_processes(launcher: subprocess.Popen, marker: str) -> list:
