@@ -49,9 +49,10 @@ def test_the_version_has_one_source():
     with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
         text = f.read()  # read as text: tomllib is Python 3.11+, and the suite runs on 3.10 too
     project = text.split("[project]", 1)[1].split("\n[", 1)[0]
-    assert not re.search(r"^version\s*=", project, re.M) and re.search(r'^dynamic\s*=\s*\[[^]]*"version"', project, re.M)
-    assert re.search(r'^version\s*=\s*\{\s*attr\s*=\s*"mindcv.__version__"\s*\}', text.split("[tool.setuptools.dynamic]", 1)[1],
-                     re.M)
+    assert not re.search(r"^version\s*=", project, re.M)
+    assert re.search(r'^dynamic\s*=\s*\[[^]]*"version"', project, re.M)
+    dynamic = text.split("[tool.setuptools.dynamic]", 1)[1]
+    assert re.search(r'^version\s*=\s*\{\s*attr\s*=\s*"mindcv.__version__"\s*\}', dynamic, re.M)
     import mindcv
 
     assert mindcv.__version__ == _declared_version()
