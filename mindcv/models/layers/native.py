@@ -42,7 +42,8 @@ from ...utils.io import atomic_path, atomic_write_text, file_sha256
 from ...utils.logger import get_logger
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-SOURCES = ("mixconv_native.cc", "conv_native.cc", "elementwise_native.cc", "batchnorm_native.cc")
+SOURCES = ("mixconv_native.cc", "conv_native.cc", "elementwise_native.cc", "batchnorm_native.cc",
+           "inference_native.cc")
 HEADERS = ("native_common.h",)
 CACHE_ENV = "MINDCV_NATIVE_CACHE"
 WHITE_LIST_ENV = "MS_CUSTOM_AOT_WHITE_LIST"

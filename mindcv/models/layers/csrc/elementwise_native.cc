@@ -23,30 +23,7 @@ typedef int32_t IVec __attribute__((vector_size(32)));
 
 inline Vec Splat(float v) { return Vec{v, v, v, v, v, v, v, v}; }
 
-// e^x for 8 floats: x = n ln2 + r, |r| <= ln2 / 2, e^r by a degree-6 polynomial, 2^n by the exponent bits.
-inline Vec Exp(Vec x) {
-  x = x < Splat(88.3762626647949f) ? x : Splat(88.3762626647949f);
-  x = x > Splat(-88.3762626647949f) ? x : Splat(-88.3762626647949f);
-  const Vec t = x * Splat(1.44269504088896341f) + Splat(0.5f);
-  IVec n = __builtin_convertvector(t, IVec);  // truncates towards zero: floor needs a fix for t < 0
-  Vec nf = __builtin_convertvector(n, Vec);
-  const IVec above = nf > t;                  // -1 where the truncation rounded up
-  n += above;
-  nf += __builtin_convertvector(above, Vec);
-  Vec r = x - nf * Splat(0.693359375f) + nf * Splat(2.12194440e-4f);
-  const Vec z = r * r;
-  Vec p = Splat(1.9875691500e-4f);
-  p = p * r + Splat(1.3981999507e-3f);
-  p = p * r + Splat(8.3334519073e-3f);
-  p = p * r + Splat(4.1665795894e-2f);
-  p = p * r + Splat(1.6666665459e-1f);
-  p = p * r + Splat(5.0000001201e-1f);
-  p = p * z + r + Splat(1.0f);
-  const IVec bits = (n + 127) << 23;
-  Vec scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
-}
+inline Vec Exp(Vec x) { return ExpVector<Vec, IVec>(x); }
 
 inline Vec Sigmoid(Vec x) { return Splat(1.0f) / (Splat(1.0f) + Exp(-x)); }
 

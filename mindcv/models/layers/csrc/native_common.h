@@ -61,6 +61,35 @@ struct Block {
   }
 };
 
+// e^x for a vector of floats (V) with its int32 vector type (IV): x = n ln2 + r, |r| <= ln2 / 2, e^r by a degree-6
+// polynomial (Cephes), 2^n by the exponent bits; relative error ~2e-7, inputs clamped to +-88.38.
+template <typename V, typename IV>
+inline V ExpVector(V x) {
+  const V zero = {};
+  const V hi = zero + 88.3762626647949f, lo = zero - 88.3762626647949f;
+  x = x < hi ? x : hi;
+  x = x > lo ? x : lo;
+  const V t = x * 1.44269504088896341f + 0.5f;
+  IV n = __builtin_convertvector(t, IV);  // truncates towards zero: floor needs a fix for t < 0
+  V nf = __builtin_convertvector(n, V);
+  const IV above = nf > t;                // -1 where the truncation rounded up
+  n += above;
+  nf += __builtin_convertvector(above, V);
+  const V r = x - nf * 0.693359375f + nf * 2.12194440e-4f;
+  const V z = r * r;
+  V p = zero + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * z + r + 1.0f;
+  const IV bits = (n + 127) << 23;
+  V scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
 // Floor of a / b for b > 0 (C++ division truncates towards zero).
 inline int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 

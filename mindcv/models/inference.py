@@ -1,0 +1,323 @@
+"""The CPU inference form of a MixNet: the same function as the model in eval mode, computed faster.
+
+``to_inference(model)`` reads a MixNet's parameters once and returns a new cell that
+
+- folds every BatchNorm into the convolution before it (``w * gamma / sqrt(var + eps)``, bias
+  ``beta - mean * gamma / sqrt(var + eps)``);
+- keeps the activations channels-last (N, H, W, C) from the stem to the pooled features;
+- runs each layer as one native operator (``layers/csrc/inference_native.cc``) that adds the bias, applies the
+  activation and, at the end of a residual block, adds the block's input while the outputs are still in
+  registers: the stem (NCHW image in, NHWC out), each 1 x 1 convolution (one matrix product over all pixels,
+  per group), each MixConv (all groups in one pass), squeeze-excite (pool, both 1 x 1 convolutions, sigmoid
+  and the gate in one operator), the final pooling and the classifier.
+
+It is for inference only (no gradients, no BatchNorm statistics, dropout and drop-path are the identity) and
+holds a copy of the weights taken when it was built: build it after loading a checkpoint. Its logits equal
+the model's to float32 rounding (``tests/models/test_inference_form.py``). ``inference_blocker`` says why a
+model cannot take this form (another device, no C++ compiler, a model other than MixNet, a MixConv that the
+fused kernel cannot express); callers then run the model itself.
+"""
+import functools
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+
+from .layers import native
+from .layers.activation import Swish
+from .layers.mixconv import GroupedConv2d, MixConv2d
+from .layers.mixconv_fused import fused_geometry, fusion_blocker
+from .layers.mixconv_native import native_config
+from .layers.squeeze_excite import SqueezeExcite
+from .mixnet import MixNet
+
+__all__ = ["to_inference", "inference_blocker", "InferenceNet"]
+
+LANES = 16  # floats per vector in the kernels (channel padding)
+PANEL = 32  # output columns per packed panel of a 1 x 1 convolution's weight
+ACTS = {"none": 0, "relu": 1, "swish": 2}
+
+
+@functools.lru_cache(maxsize=None)
+def _op(symbol: str) -> ops.Custom:
+    """The native inference operator ``symbol`` with its output shape rule."""
+    shapes = {
+        "inf_pw": lambda x, w, b, cfg: (x[0], x[1], x[2], b[0]),
+        "inf_pw_res": lambda x, w, b, cfg, res: tuple(res),
+        "inf_dw_s1": lambda x, w, b, cfg: tuple(x),
+        "inf_dw_s2": lambda x, w, b, cfg: (x[0], -(-x[1] // 2), -(-x[2] // 2), x[3]),
+        "inf_stem_s1": lambda x, w, b, cfg: (x[0], x[2], x[3], b[0]),
+        "inf_stem_s2": lambda x, w, b, cfg: (x[0], -(-x[2] // 2), -(-x[3] // 2), b[0]),
+        "inf_se": lambda x, w1, b1, w2, b2, cfg: tuple(x),
+        "inf_pool": lambda x: (x[0], x[3]),
+    }
+    return native.op(symbol, shapes[symbol])
+
+
+def _constant(name: str, array: np.ndarray) -> Parameter:
+    """A weight of the inference form (not trained, not saved with the model's checkpoints)."""
+    return Parameter(Tensor(np.ascontiguousarray(array, np.float32)), name=name, requires_grad=False)
+
+
+def _config(values: Sequence[int]) -> Tensor:
+    return Tensor(np.asarray(values, np.int32))
+
+
+def _bn_fold(bn: nn.BatchNorm2d) -> Tuple[np.ndarray, np.ndarray]:
+    """(scale, shift) of an inference BatchNorm: y = x * scale + shift."""
+    scale = bn.gamma.asnumpy().astype(np.float64) / np.sqrt(bn.moving_variance.asnumpy().astype(np.float64) + bn.eps)
+    shift = bn.beta.asnumpy().astype(np.float64) - bn.moving_mean.asnumpy().astype(np.float64) * scale
+    return scale, shift
+
+
+def _act_code(cell: Optional[nn.Cell]) -> Optional[int]:
+    """The kernels' code of an activation cell (None: not one they know)."""
+    if cell is None:
+        return ACTS["none"]
+    if isinstance(cell, nn.ReLU):
+        return ACTS["relu"]
+    if isinstance(cell, Swish):
+        return ACTS["swish"]
+    return None
+
+
+def _pack_pointwise(weights: List[np.ndarray]) -> np.ndarray:
+    """Per group (C_out_g, C_in_g) weights (BN folded) as the kernel's panels: for each group, for each block of
+    PANEL output columns, C_in_g x PANEL floats (columns past C_out_g zero)."""
+    packed = []
+    for w in weights:
+        cout, cin = w.shape
+        panels = -(-cout // PANEL)
+        b = np.zeros((cin, panels * PANEL), np.float64)
+        b[:, :cout] = w.T
+        packed.append(b.reshape(cin, panels, PANEL).transpose(1, 0, 2).reshape(-1))
+    return np.concatenate(packed)
+
+
+def _stride(conv: nn.Conv2d) -> int:
+    stride = conv.stride
+    return int(stride[-1] if isinstance(stride, (tuple, list)) else stride)
+
+
+class Pointwise(nn.Cell):
+    """A 1 x 1 convolution (groups), its BatchNorm folded, the activation and optionally the residual fused."""
+
+    def __init__(self, name: str, group_weights: List[np.ndarray], in_splits: Sequence[int],
+                 out_splits: Sequence[int], scale: np.ndarray, shift: np.ndarray, act: int, residual: bool) -> None:
+        super().__init__()
+        folded, cfg, out_start = [], [act, len(group_weights)], 0
+        in_start = 0
+        for w, cin, cout in zip(group_weights, in_splits, out_splits):
+            folded.append(w.reshape(cout, cin).astype(np.float64) * scale[out_start:out_start + cout, None])
+            cfg += [in_start, cin, out_start, cout]
+            in_start += cin
+            out_start += cout
+        self.weight = _constant(name + ".weight", _pack_pointwise(folded))
+        self.bias = _constant(name + ".bias", shift)
+        self.config = _config(cfg)
+        self.residual = residual
+        self.op = _op("inf_pw_res" if residual else "inf_pw")
+
+    def construct(self, x: Tensor, res: Optional[Tensor] = None) -> Tensor:
+        if self.residual:
+            return self.op(x, self.weight, self.bias, self.config, res)
+        return self.op(x, self.weight, self.bias, self.config)
+
+
+class Depthwise(nn.Cell):
+    """All groups of a MixConv, its BatchNorm folded and the activation fused."""
+
+    def __init__(self, name: str, layer: MixConv2d, scale: np.ndarray, shift: np.ndarray, act: int) -> None:
+        super().__init__()
+        weights = [w.asnumpy().astype(np.float64) for w in layer.group_weights()]
+        convs = list(layer.mixed_depthwise_conv) if layer.num_groups > 1 else [layer.mixed_depthwise_conv]
+        stride = _stride(convs[0])
+        padding = "same" if convs[0].pad_mode == "same" else "symmetric"
+        base, factors, size = fused_geometry(layer.kernel_sizes, layer.dilations)
+        kernel = np.concatenate([_embed(w, f, size) for w, f in zip(weights, factors)])  # (C, E, E)
+        kernel *= scale[:, None, None]
+        channels = kernel.shape[0]
+        config = native_config(layer.split_channels, layer.kernel_sizes, layer.dilations, stride, padding)
+        # [stride, dilation, same, E, lo...] -> the kernel's [dilation, same, E, act, lo...]
+        self.config = _config([int(config[1]), int(config[2]), int(config[3]), act] + config[4:].tolist())
+        flat = np.concatenate([kernel.transpose(1, 2, 0).reshape(-1), np.zeros(LANES)])
+        self.weight = _constant(name + ".weight", flat)
+        self.bias = _constant(name + ".bias", np.concatenate([shift, np.zeros(LANES)]))
+        self.op = _op(f"inf_dw_s{stride}")
+        self.channels = channels
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.op(x, self.weight, self.bias, self.config)
+
+
+def _embed(weight: np.ndarray, factor: int, size: int) -> np.ndarray:
+    """A (c, 1, k, k) kernel spread to tap spacing ``factor`` and centred in size x size: (c, size, size)."""
+    c, _, k, _ = weight.shape
+    spread = (k - 1) * factor + 1
+    out = np.zeros((c, size, size), np.float64)
+    offset = (size - spread) // 2
+    out[:, offset:offset + spread:factor, offset:offset + spread:factor] = weight[:, 0]
+    return out
+
+
+class SqueezeExciteStep(nn.Cell):
+    """Squeeze-excite in one operator."""
+
+    def __init__(self, name: str, se: SqueezeExcite, act: int) -> None:
+        super().__init__()
+        reduce_w = se.conv_reduce.weight.asnumpy()
+        rd, channels = reduce_w.shape[:2]
+        self.w1 = _constant(name + ".w1", reduce_w.reshape(rd, channels))
+        self.b1 = _constant(name + ".b1", se.conv_reduce.bias.asnumpy())
+        self.w2 = _constant(name + ".w2", se.conv_expand.weight.asnumpy().reshape(channels, rd).T)
+        self.b2 = _constant(name + ".b2", se.conv_expand.bias.asnumpy())
+        self.config = _config([act])
+        self.op = _op("inf_se")
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.op(x, self.w1, self.b1, self.w2, self.b2, self.config)
+
+
+class Block(nn.Cell):
+    """One MixNet block: [expand] -> MixConv -> [SE] -> project (+ input)."""
+
+    def __init__(self, expand: Optional[Pointwise], depthwise: Depthwise, se: Optional[SqueezeExciteStep],
+                 project: Pointwise) -> None:
+        super().__init__()
+        self.has_expand = expand is not None
+        self.has_se = se is not None
+        self.expand = expand if expand is not None else nn.Identity()
+        self.depthwise = depthwise
+        self.se = se if se is not None else nn.Identity()
+        self.project = project
+        self.residual = project.residual
+
+    def construct(self, x: Tensor) -> Tensor:
+        y = x
+        if self.has_expand:
+            y = self.expand(y)
+        y = self.depthwise(y)
+        if self.has_se:
+            y = self.se(y)
+        if self.residual:
+            return self.project(y, x)
+        return self.project(y)
+
+
+class Stem(nn.Cell):
+    """The dense stem convolution: NCHW image in, NHWC out, BatchNorm folded, activation fused."""
+
+    def __init__(self, conv: nn.Conv2d, scale: np.ndarray, shift: np.ndarray, act: int) -> None:
+        super().__init__()
+        w = conv.weight.asnumpy().astype(np.float64) * scale[:, None, None, None]  # (Cout, Cin, k, k)
+        cout, cin, k, _ = w.shape
+        cpad = -(-cout // LANES) * LANES
+        packed = np.zeros((cin * k * k, cpad), np.float64)
+        packed[:, :cout] = w.transpose(1, 2, 3, 0).reshape(cin * k * k, cout)
+        self.weight = _constant("stem.weight", packed)
+        self.bias = _constant("stem.bias", shift)
+        self.config = _config([int(conv.pad_mode == "same"), k, act])
+        self.op = _op(f"inf_stem_s{_stride(conv)}")
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.op(x, self.weight, self.bias, self.config)
+
+
+class InferenceNet(nn.Cell):
+    """The inference form of a MixNet (see the module's docstring): NCHW images in, logits out."""
+
+    def __init__(self, stem: Stem, blocks: List[Block], head: Pointwise, classifier: Pointwise,
+                 num_classes: int) -> None:
+        super().__init__()
+        self.stem = stem
+        self.blocks = nn.SequentialCell(blocks)
+        self.head = head
+        self.pool = _op("inf_pool")
+        self.classifier = classifier
+        self.num_classes = num_classes
+
+    def construct(self, x: Tensor) -> Tensor:
+        y = self.head(self.blocks(self.stem(x)))
+        pooled = self.pool(y)
+        n = pooled.shape[0]
+        logits = self.classifier(pooled.reshape(n, 1, 1, -1))
+        return logits.reshape(n, self.num_classes)
+
+
+def inference_blocker(model: nn.Cell) -> Optional[str]:
+    """Why ``model`` cannot take the CPU inference form, or None when it can."""
+    if str(ms.get_context("device_target")).upper() != "CPU":
+        return f"the device is {ms.get_context('device_target')}, not CPU"
+    reason = native.unavailable_reason()
+    if reason:
+        return reason
+    if not isinstance(model, MixNet):
+        return f"{type(model).__name__} is not a MixNet"
+    for _, cell in model.cells_and_names():
+        if isinstance(cell, MixConv2d):
+            convs = list(cell.mixed_depthwise_conv) if cell.num_groups > 1 else [cell.mixed_depthwise_conv]
+            padding = "same" if convs[0].pad_mode == "same" else "symmetric"
+            blocker = fusion_blocker(cell.kernel_sizes, cell.dilations, _stride(convs[0]), padding)
+            if blocker:
+                return blocker
+        if isinstance(cell, GroupedConv2d):
+            convs = list(cell.grouped_conv) if cell.num_groups > 1 else [cell.grouped_conv]
+            if any(c.kernel_size != (1, 1) or _stride(c) != 1 for c in convs):
+                return "a grouped convolution is not 1 x 1 with stride 1"
+    if _stride(model.stem_conv[0]) not in (1, 2) or model.stem_conv[0].kernel_size[0] % 2 == 0:
+        return "the stem is not an odd k x k convolution with stride 1 or 2"
+    if -(-model.stem_conv[0].out_channels // LANES) > 4:
+        return "the stem has more than 64 output channels"
+    return None
+
+
+def _block(name: str, block: nn.Cell) -> Block:
+    """A MixNetBlock's cells ([expand, BN, act], MixConv, BN, act, [SE], project, BN) as one inference block."""
+    cells = list(block.convs)
+    expand = None
+    if isinstance(cells[0], GroupedConv2d):
+        conv, bn, act = cells[:3]
+        expand = Pointwise(name + ".expand", _group_weights(conv), conv.split_in_channels, conv.split_out_channels,
+                           *_bn_fold(bn), _act_code(act), residual=False)
+        cells = cells[3:]
+    mixconv, bn, act = cells[:3]
+    depthwise = Depthwise(name + ".dw", mixconv, *_bn_fold(bn), _act_code(act))
+    cells = cells[3:]
+    se = None
+    if isinstance(cells[0], SqueezeExcite):
+        se = SqueezeExciteStep(name + ".se", cells[0], _act_code(cells[0].act))
+        cells = cells[1:]
+    conv, bn = cells
+    project = Pointwise(name + ".project", _group_weights(conv), conv.split_in_channels, conv.split_out_channels,
+                        *_bn_fold(bn), ACTS["none"], residual=bool(block.residual))
+    return Block(expand, depthwise, se, project)
+
+
+def _group_weights(conv: GroupedConv2d) -> List[np.ndarray]:
+    convs = list(conv.grouped_conv) if conv.num_groups > 1 else [conv.grouped_conv]
+    return [c.weight.asnumpy() for c in convs]
+
+
+def to_inference(model: MixNet) -> InferenceNet:
+    """The CPU inference form of ``model`` (its current weights); ValueError naming the reason when
+    ``inference_blocker`` finds one."""
+    reason = inference_blocker(model)
+    if reason:
+        raise ValueError(f"no CPU inference form: {reason}")
+    stem_conv, stem_bn, stem_act = model.stem_conv
+    stem = Stem(stem_conv, *_bn_fold(stem_bn), _act_code(stem_act))
+    blocks = [_block(f"blocks.{i}", b) for i, b in enumerate(model.layers)]
+    head_conv, head_bn, head_act = model.head_conv
+    w = head_conv.weight.asnumpy()
+    head = Pointwise("head", [w], [w.shape[1]], [w.shape[0]], *_bn_fold(head_bn), _act_code(head_act),
+                     residual=False)
+    dense = model.classifier
+    weight = dense.weight.asnumpy()
+    bias = dense.bias.asnumpy() if dense.bias is not None else np.zeros(weight.shape[0])
+    classifier = Pointwise("classifier", [weight], [weight.shape[1]], [weight.shape[0]],
+                           np.ones(weight.shape[0]), bias, ACTS["none"], residual=False)
+    net = InferenceNet(stem, blocks, head, classifier, weight.shape[0])
+    net.set_train(False)
+    return net
