@@ -22,7 +22,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from mindcv.choices import (AMP_CAST_LIST_FORM, AMP_DTYPES, AMP_LEVELS, CKPT_SAVE_POLICIES, COLOR_JITTER_FORM,
-                            DEFAULT_MAX_IMAGE_PIXELS, DEVICE_TARGETS, DP_MODES, IMAGENET_DEFAULT_MEAN,
+                            DEFAULT_MAX_IMAGE_PIXELS, DEVICE_TARGETS, DP_MODES, EVAL_FORMS,
+                            IMAGENET_DEFAULT_MEAN,
                             IMAGENET_DEFAULT_STD, INTERPOLATIONS, JIT_LEVELS, LOSS_SCALE_TYPES, LOSSES, MAX_CROP_PCT,
                             MIXCONV_IMPLS, OPTIMIZERS, SCHEDULERS, WEIGHT_DECAY_FILTERS, color_jitter_factors,
                             parse_amp_cast_list, parse_auto_augment)
@@ -173,6 +174,10 @@ GROUPS: List[Tuple[str, List[Option]]] = [
            "MixConv, for Ascend), native (CPU: one C++ operator per MixConv), auto (native on CPU, fused on "
            "Ascend, split on GPU); None: the model's default (auto). Checkpoints are the same for all",
            choices=MIXCONV_IMPLS, nullable=True),
+        _o("eval_form", "str", "auto", "how validate.py and infer.py run a checkpoint: auto (on CPU, a MixNet with "
+           "mixconv_impl auto/native at val_amp_level O0 runs its inference form: BatchNorm folded into the "
+           "convolutions, channels-last native operators, the same logits to float32 rounding, 2-4x faster), model "
+           "(the model's own graph)", choices=EVAL_FORMS),
         _o("pretrained", "bool", False, "start from the published ImageNet weights"),
         _o("ckpt_path", "str", "", "initial weights from this checkpoint file"),
         _o("resume", "str", "", "resume training: a checkpoint path, or auto for the latest in ckpt_save_dir"),
@@ -749,7 +754,7 @@ RESUME_MAY_CHANGE = frozenset({
     "epoch_size", "log_interval", "val_while_train", "val_interval", "val_split", "val_amp_level", "eval_shuffle",
     "ckpt_save_dir", "ckpt_save_interval", "ckpt_save_steps", "keep_checkpoint_max", "ckpt_save_policy",
     "num_parallel_workers", "dataset_sink_mode", "mode", "jit_level", "device_target", "dp_mode", "distribute",
-    "data_dir", "max_image_pixels", "precise_bn",
+    "data_dir", "max_image_pixels", "precise_bn", "eval_form",
 } | set(RUN_START_OPTIONS))
 
 

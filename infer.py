@@ -68,7 +68,7 @@ def _open_with_mindspore(args, num_images: int, mode_given: bool):
     hint_run_config(args, weights)
     args = apply_weights_eval_settings(args, weights)
     transform = eval_transform(args)
-    return args, weights, build_eval_model(args, weights), transform
+    return args, weights, build_eval_model(args, weights, form=args.eval_form), transform
 
 
 def _infer(argv: Optional[Sequence[str]]) -> int:

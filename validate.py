@@ -60,7 +60,7 @@ def _validate(argv: Optional[Sequence[str]]) -> int:
     settings = eval_settings(args, weights, index, dist, file_sha256(weights.path) if dist.is_main else "")
     if dist.is_main:
         log_settings(settings, len(index))
-    model = build_eval_model(args, weights)
+    model = build_eval_model(args, weights, form=args.eval_form)
     shard = eval_shard(args, len(index), dist)  # the loader's order (eval_shuffle: a seeded permutation)
     batches = make_eval_loader_factory(args, index, dist, weights.num_classes)() if shard else []
     result = evaluate(make_eval_step(model, weights), batches, dist, keep_predictions=True)

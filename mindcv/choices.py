@@ -40,6 +40,8 @@ CKPT_SAVE_POLICIES: Tuple[str, ...] = ("latest_k", "top_k")
 INTERPOLATIONS: Tuple[str, ...] = ("bilinear", "bicubic", "nearest", "area", "pilcubic", "antialias")
 # how the MixConv layers run: split (MindCV's graph), fused (one conv), native (CPU C++ op), auto (by device)
 MIXCONV_IMPLS: Tuple[str, ...] = ("auto", "split", "fused", "native")
+# how validate.py / infer.py run a checkpoint: auto (the CPU inference form where it applies), model (its own graph)
+EVAL_FORMS: Tuple[str, ...] = ("auto", "model")
 # dataset names read as an image-folder tree (<root>/<split>/<class>/<image>); digits is the embedded demo set
 FOLDER_DATASETS: Tuple[str, ...] = ("", "imagenet", "folder")
 # public datasets read from their published files (and downloadable): mindcv.data.create_index

@@ -10,6 +10,7 @@ from ..engine.context import prepare_native_operators
 from ..models import create_model, get_pretrained_cfg, is_model, list_models
 from ..models.convert import check_variant
 from ..models.convert_imgclsmob import eval_settings_for
+from ..models.inference import inference_blocker, to_inference
 from ..models.weights_doc import eval_settings
 from ..utils.checkpoint import has_ema, load_model_weights, load_param_dict, read_checkpoint_meta, select_ema
 from ..utils.download import DownloadError, download_url, get_checkpoint_dir
@@ -136,11 +137,13 @@ def hint_run_config(args, weights: Weights) -> None:
                        run_config, run_config)
 
 
-def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None):
+def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None, form: str = "model"):
     """The model of --model with exactly the checkpoint's weights, in inference mode (for an exported file: the
     file, run by onnxruntime or nn.GraphCell, mapping an image array to the logits).
 
     ``mixconv_impl`` (default: --mixconv_impl) chooses how the MixConv layers run; the weights are the same.
+    ``form`` ``auto`` returns the model's CPU inference form (``models.inference``) where it applies: a MixNet on
+    CPU, MixConv ``auto``/``native`` and --val_amp_level O0; ``model`` always the model itself (export.py).
     """
     if weights.exported:
         return open_exported(weights)
@@ -157,6 +160,15 @@ def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None)
     amp_level = getattr(args, "val_amp_level", "O0")
     if amp_level != "O0":
         ms.amp.auto_mixed_precision(model, amp_level)
+        return model
+    impl = mixconv_impl or getattr(args, "mixconv_impl", None) or "auto"
+    if form == "auto" and impl in ("auto", "native"):
+        reason = inference_blocker(model)
+        if reason is None:
+            logger.info("running the CPU inference form of %s (BatchNorm folded, channels-last native operators; "
+                        "--eval_form model runs the model's own graph)", args.model)
+            return to_inference(model)
+        logger.debug("%s runs its own graph: %s", args.model, reason)
     return model
 
 
