@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Sequence
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORDERS = ("mindcv", "mindspore")  # which package a worker imports first
 MODELS = ("mixnet_s", "mixnet_m", "mixnet_l")
-IMPLS = ("split", "fused", "native", "auto")
+IMPLS = ("split", "fused", "native", "auto", "inference")  # inference: the CPU inference form (eval only)
 MODES = ("eval", "train", "mixconv", "mixconv_train")
 BOOKKEEPING = ("Load", "UpdateState", "Depend", "MakeTuple", "TupleGetItem", "Return")
 RESULT_TAG = "THROUGHPUT_RESULT "
@@ -145,7 +145,7 @@ def build_ms_step(model_name: str, impl: str, mode: str, size: int, batch: int):
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_seed(0)
-    model = create_model(model_name, num_classes=1000, mixconv_impl=impl)
+    model = create_model(model_name, num_classes=1000, mixconv_impl="auto" if impl == "inference" else impl)
     rng = np.random.default_rng(0)
     if mode in ("mixconv", "mixconv_train"):
         layers, inputs = mixconv_inputs(model, size, batch)
@@ -153,6 +153,10 @@ def build_ms_step(model_name: str, impl: str, mode: str, size: int, batch: int):
     x = ms.Tensor(rng.normal(size=(batch, 3, size, size)).astype(np.float32))
     if mode == "eval":
         model.set_train(False)
+        if impl == "inference":  # what validate.py / infer.py run on CPU (--eval_form auto)
+            from mindcv.models.inference import to_inference
+
+            return to_inference(model), (x,), batch
         return model, (x,), batch
     y = ms.Tensor(rng.integers(0, 1000, size=(batch,)).astype(np.int32))
     loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
@@ -225,6 +229,10 @@ def layer_impls(net) -> str:
     """The implementations the multi-kernel MixConv layers of ``net`` run (after ``auto`` and fallbacks)."""
     from mindcv.models.layers.mixconv import MixConv2d
 
+    from mindcv.models.inference import InferenceNet
+
+    if isinstance(net, InferenceNet):
+        return "inference form"
     impls = {cell.impl for _, cell in net.cells_and_names() if isinstance(cell, MixConv2d) and cell.num_groups > 1}
     return "+".join(sorted(impls))
 
@@ -466,6 +474,8 @@ def plan(args: argparse.Namespace) -> List[tuple]:
                     runs.append(("ort", model, "ort", "", "", mode, shape))
                 for isa in args.isa:
                     for impl in args.impls:
+                        if impl == "inference" and mode != "eval":
+                            continue  # the inference form only evaluates
                         for order in args.orders:
                             runs.append(("ms", model, impl, isa, order, mode, shape))
     return runs
