@@ -5,6 +5,7 @@ import os
 from typing import Any, Dict, Optional
 
 import mindspore as ms
+from mindspore.nn.utils import no_init_parameters
 
 from ..engine.context import prepare_native_operators
 from ..models import create_model, get_pretrained_cfg, is_model, list_models
@@ -12,7 +13,7 @@ from ..models.convert import check_variant
 from ..models.convert_imgclsmob import eval_settings_for
 from ..models.inference import inference_blocker, to_inference
 from ..models.weights_doc import eval_settings
-from ..utils.checkpoint import has_ema, load_model_weights, load_param_dict, read_checkpoint_meta, select_ema
+from ..utils.checkpoint import has_ema, load_model_weights, read_checkpoint, select_ema
 from ..utils.download import DownloadError, download_url, get_checkpoint_dir
 from ..utils.logger import get_logger
 from ..engine import EvalStep
@@ -81,8 +82,7 @@ def resolve_weights(args) -> Weights:
                         f"tools/avg_checkpoints.py) or --pretrained True (the published weights of {args.model}); "
                         f"a randomly initialised model is never evaluated")
     path = _pretrained_path(args.model) if args.pretrained else _checkpoint_path(args.ckpt_path)
-    raw = load_param_dict(path)
-    meta = read_checkpoint_meta(path)
+    raw, meta = read_checkpoint(path)
     recorded = meta.get("model_name")
     if isinstance(recorded, str) and recorded and recorded != args.model:
         raise EvalError(f"{path} holds weights of {recorded} (its model_name metadata) but --model is {args.model}: "
@@ -149,9 +149,11 @@ def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None,
         return open_exported(weights)
     prepare_native_operators(mixconv_impl or getattr(args, "mixconv_impl", None))
     try:
-        model = create_model(args.model, num_classes=weights.num_classes, in_channels=args.in_channels,
-                             drop_rate=args.drop_rate, drop_path_rate=args.drop_path_rate,
-                             mixconv_impl=mixconv_impl or getattr(args, "mixconv_impl", None))
+        # no random initialisation: the strict load below sets every parameter (or fails)
+        with no_init_parameters():
+            model = create_model(args.model, num_classes=weights.num_classes, in_channels=args.in_channels,
+                                 drop_rate=args.drop_rate, drop_path_rate=args.drop_path_rate,
+                                 mixconv_impl=mixconv_impl or getattr(args, "mixconv_impl", None))
     except (ValueError, TypeError) as err:
         raise EvalError(f"cannot build --model {args.model}: {err}") from err
     check_variant(model, weights.meta, weights.path)

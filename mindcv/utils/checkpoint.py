@@ -259,12 +259,20 @@ def load_param_dict(path: PathLike, use_ema: bool = False) -> ParamDict:
 
     With use_ema=True, `ema.<name>` entries are returned under `<name>`.
     """
-    raw = _read_raw(path)
-    params = {k: v for k, v in raw.items() if isinstance(v, (Parameter, Tensor))}
-    params = {k: _as_parameter(k, v) for k, v in params.items()}
+    params = _params_of(_read_raw(path))
     if use_ema:
         params = select_ema(params, source=os.fspath(path))
     return params
+
+
+def read_checkpoint(path: PathLike) -> Tuple[ParamDict, Dict[str, Any]]:
+    """(``load_param_dict(path)``, ``read_checkpoint_meta(path)``) from one read of the file."""
+    raw = _read_raw(path)
+    return _params_of(raw), _meta_of(raw)
+
+
+def _params_of(raw: Dict[str, Any]) -> ParamDict:
+    return {k: _as_parameter(k, v) for k, v in raw.items() if isinstance(v, (Parameter, Tensor))}
 
 
 def _scalar(value: Any) -> Any:
@@ -276,7 +284,10 @@ def _scalar(value: Any) -> Any:
 
 def read_checkpoint_meta(path: PathLike) -> Dict[str, Any]:
     """Metadata of a checkpoint: strings and scalar (0-d) entries as Python values (e.g. model_name, epoch_num)."""
-    raw = _read_raw(path)
+    return _meta_of(_read_raw(path))
+
+
+def _meta_of(raw: Dict[str, Any]) -> Dict[str, Any]:
     meta = {}
     for key, value in raw.items():
         if isinstance(value, str):
