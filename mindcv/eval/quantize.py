@@ -55,6 +55,42 @@ def _prepare(onnx, source: str, target: str) -> None:
     onnx.save(model, target)
 
 
+def compact_names(graph) -> None:
+    """Short names for everything quantization added or renamed: nodes lose their names (optional in ONNX), tensors
+    and initializers become base-36 numbers, shape annotations (value_info) go. Kept: the graph's input and output
+    and the weights and biases a convolution or the classifier reads in float (``keep_float``: their names say
+    which layer they are). The QDQ graph repeats every long name in three to five nodes and initializers: about
+    0.2 MB (0.02x of the float file) of a 3.3 MB int8 mixnet_s."""
+    kept = {v.name for v in graph.input} | {v.name for v in graph.output}
+    floats = {init.name for init in graph.initializer if init.data_type == 1}  # FLOAT
+    for node in graph.node:
+        if node.op_type in ("Conv", "Gemm", "MatMul"):
+            kept.update(name for name in node.input[1:] if name in floats)
+    renamed: Dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in kept:
+            return name
+        if name not in renamed:
+            number, digits = len(renamed), ""
+            while True:
+                number, rest = divmod(number, 36)
+                digits = "0123456789abcdefghijklmnopqrstuvwxyz"[rest] + digits
+                if number == 0:
+                    break
+            renamed[name] = "_" + digits
+        return renamed[name]
+
+    for node in graph.node:
+        node.name = ""
+        node.doc_string = ""
+        node.input[:] = [short(name) for name in node.input]
+        node.output[:] = [short(name) for name in node.output]
+    for init in graph.initializer:
+        init.name = short(init.name)
+    del graph.value_info[:]
+
+
 def fold_concat_batchnorms(graph) -> int:
     """Fold each BatchNormalization whose input is a Concat of convolutions (MixConv and the grouped 1x1 convs in
     MindCV's split graph) into those convolutions, as onnxruntime's pre-processing does for a BatchNorm right
@@ -186,6 +222,9 @@ def quantize_int8(float_path: str, out_path: str, calibration: np.ndarray, keep_
             activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
             nodes_to_exclude=excluded, calibrate_method=methods[method], op_types_to_quantize=list(op_types) or None,
             extra_options={"CalibPercentile": PERCENTILE, "CalibMovingAverage": method == "average_minmax"})
+        model = onnx.load(quantized)
+        compact_names(model.graph)
+        onnx.save(model, quantized)
         if metadata_props:
             append_onnx_metadata(quantized, metadata_props)
         os.replace(quantized, out_path)
