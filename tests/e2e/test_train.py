@@ -49,7 +49,9 @@ def test_unknown_recipe_key_is_named(tmp_path, script_env):
 
 
 def test_nan_loss_stops_with_epoch_and_step(tmp_path, script_env):
-    result = run_script(["train.py"] + TINY + ["--epoch_size", "1", "--opt", "sgd", "--lr", "1e30",
+    # MobileNet-V1: the NaN check is the training loop's, and it compiles in a third of MixNet-S's time
+    result = run_script(["train.py"] + TINY + ["--model", "mobilenet_v1", "--epoch_size", "1", "--opt", "sgd",
+                                                "--lr", "1e30",
                                                 "--warmup_epochs", "0", "--ckpt_save_dir", str(tmp_path)],
                         script_env, ROOT, check=False)
     assert result.returncode == 3

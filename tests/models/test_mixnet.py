@@ -99,7 +99,7 @@ def test_train_step_lowers_the_loss():
     step = nn.TrainOneStepCell(nn.WithLossCell(net, loss_fn), opt)
     step.set_train(True)
     rng = np.random.default_rng(0)
-    x = ms.Tensor(rng.normal(size=(8, 3, 64, 64)).astype(np.float32))
+    x = ms.Tensor(rng.normal(size=(8, 3, 32, 32)).astype(np.float32))
     y = ms.Tensor(rng.integers(0, 10, 8).astype(np.int32))
     losses = [float(step(x, y).asnumpy()) for _ in range(6)]
     assert np.isfinite(losses).all()
