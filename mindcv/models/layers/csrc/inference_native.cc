@@ -256,12 +256,8 @@ DwGeometry MakeDw(const int64_t *in, const int64_t *out, const int32_t *cfg) {
   g.e = cfg[2];
   g.act = cfg[3];
   const int64_t span = g.dil * (g.e - 1) + 1;
-  if (cfg[1] != 0) {
-    g.pad_top = std::max<int64_t>((g.oh - 1) * S + span - g.h, 0) / 2;
-    g.pad_left = std::max<int64_t>((g.ow - 1) * S + span - g.w, 0) / 2;
-  } else {
-    g.pad_top = g.pad_left = g.dil * (g.e - 1) / 2;
-  }
+  g.pad_top = PadBefore(g.h, g.oh, S, span, cfg[1] != 0);
+  g.pad_left = PadBefore(g.w, g.ow, S, span, cfg[1] != 0);
   return g;
 }
 
@@ -396,13 +392,7 @@ int StemEntry(int nparam, void **params, int *ndims, int64_t **shapes, const cha
     return 1;
   }
   if (oh != (h + S - 1) / S || ow != (wd + S - 1) / S) return 1;
-  int64_t pad_top, pad_left;
-  if (cfg[0] != 0) {
-    pad_top = std::max<int64_t>((oh - 1) * S + k - h, 0) / 2;
-    pad_left = std::max<int64_t>((ow - 1) * S + k - wd, 0) / 2;
-  } else {
-    pad_top = pad_left = (k - 1) / 2;
-  }
+  const int64_t pad_top = PadBefore(h, oh, S, k, cfg[0] != 0), pad_left = PadBefore(wd, ow, S, k, cfg[0] != 0);
   const float *x = static_cast<const float *>(params[0]), *w = static_cast<const float *>(params[1]);
   const float *b = static_cast<const float *>(params[2]);
   float *y = static_cast<float *>(params[4]);

@@ -110,6 +110,12 @@ struct Geometry {
   int64_t phase_size;       // floats per phase, with slack for whole-block reads
 };
 
+// Padding before the first row (or column) of a convolution whose taps span `span` input pixels, input size `in`,
+// output size `out`, stride S: TensorFlow SAME (the odd pixel to the bottom / right) or symmetric (span - 1) / 2.
+inline int64_t PadBefore(int64_t in, int64_t out, int64_t stride, int64_t span, bool same) {
+  return same ? std::max<int64_t>((out - 1) * stride + span - in, 0) / 2 : (span - 1) / 2;
+}
+
 // Geometry from the input and output shapes, the kernel size, the dilation and the padding rule
 // (TensorFlow SAME, the odd pixel to the bottom / right, or symmetric dil * (e - 1) / 2).
 template <int S>
@@ -124,12 +130,8 @@ Geometry MakeGeometry(const int64_t *in_shape, const int64_t *out_shape, int64_t
   g.e = e;
   g.dil = dil;
   const int64_t span = g.dil * (e - 1) + 1;
-  if (same) {
-    g.pad_top = std::max<int64_t>((g.oh - 1) * S + span - g.h, 0) / 2;
-    g.pad_left = std::max<int64_t>((g.ow - 1) * S + span - g.w, 0) / 2;
-  } else {
-    g.pad_top = g.pad_left = g.dil * (e - 1) / 2;
-  }
+  g.pad_top = PadBefore(g.h, g.oh, S, span, same);
+  g.pad_left = PadBefore(g.w, g.ow, S, span, same);
   const int64_t rows = std::max((g.oh - 1) * S + span, g.h + g.pad_top);
   const int64_t cols = std::max((g.ow - 1) * S + span, g.w + g.pad_left);
   g.hq = (rows + S - 1) / S + 1;
