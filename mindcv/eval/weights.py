@@ -142,7 +142,7 @@ def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None,
     file, run by onnxruntime or nn.GraphCell, mapping an image array to the logits).
 
     ``mixconv_impl`` (default: --mixconv_impl) chooses how the MixConv layers run; the weights are the same.
-    ``form`` ``auto`` returns the model's CPU inference form (``models.inference``) where it applies: a MixNet on
+    ``form`` ``auto`` returns the model's CPU inference form (``models.inference``) where it applies: a MixNet or MobileNet on
     CPU, MixConv ``auto``/``native`` and --val_amp_level O0; ``model`` always the model itself (export.py).
     """
     if weights.exported:

@@ -1,6 +1,6 @@
-"""The CPU inference form of a MixNet: the same function as the model in eval mode, computed faster.
+"""The CPU inference form of a MixNet or MobileNet: the same function as the model in eval mode, computed faster.
 
-``to_inference(model)`` reads a MixNet's parameters once and returns a new cell that
+``to_inference(model)`` reads a model's parameters once and returns a new cell that
 
 - folds every BatchNorm into the convolution before it (``w * gamma / sqrt(var + eps)``, bias
   ``beta - mean * gamma / sqrt(var + eps)``);
@@ -15,7 +15,7 @@ It is for inference only (no gradients, no BatchNorm statistics, dropout and dro
 holds a copy of the weights taken when it was built: build it after loading a checkpoint. Its logits equal
 the model's to float32 rounding (``tests/models/test_inference_form.py``). ``inference_blocker`` says why a
 model cannot take this form (another device, no C++ compiler, a model other than MixNet, a MixConv that the
-fused kernel cannot express); callers then run the model itself.
+fused kernel cannot express, a layer it does not know); callers then run the model itself.
 """
 import functools
 from typing import List, Optional, Sequence, Tuple
@@ -32,12 +32,13 @@ from .layers.mixconv_fused import fused_geometry, fusion_blocker
 from .layers.mixconv_native import native_config
 from .layers.squeeze_excite import SqueezeExcite
 from .mixnet import MixNet
+from .mobilenet import MobileNet
 
 __all__ = ["to_inference", "inference_blocker", "InferenceNet"]
 
 LANES = 16  # floats per vector in the kernels (channel padding)
 PANEL = 32  # output columns per packed panel of a 1 x 1 convolution's weight
-ACTS = {"none": 0, "relu": 1, "swish": 2}
+ACTS = {"none": 0, "relu": 1, "swish": 2, "relu6": 4}
 
 
 @functools.lru_cache(maxsize=None)
@@ -76,6 +77,8 @@ def _act_code(cell: Optional[nn.Cell]) -> Optional[int]:
     """The kernels' code of an activation cell (None: not one they know)."""
     if cell is None:
         return ACTS["none"]
+    if isinstance(cell, nn.ReLU6):  # before ReLU: a subclass in some MindSpore versions
+        return ACTS["relu6"]
     if isinstance(cell, nn.ReLU):
         return ACTS["relu"]
     if isinstance(cell, Swish):
@@ -181,29 +184,20 @@ class SqueezeExciteStep(nn.Cell):
 
 
 class Block(nn.Cell):
-    """One MixNet block: [expand] -> MixConv -> [SE] -> project (+ input)."""
+    """One block as its steps in order (1x1 convolutions, MixConvs, squeeze-excite); with ``residual`` the last step
+    (a 1x1 convolution) adds the block's input."""
 
-    def __init__(self, expand: Optional[Pointwise], depthwise: Depthwise, se: Optional[SqueezeExciteStep],
-                 project: Pointwise) -> None:
+    def __init__(self, steps: List[nn.Cell], residual: bool) -> None:
         super().__init__()
-        self.has_expand = expand is not None
-        self.has_se = se is not None
-        self.expand = expand if expand is not None else nn.Identity()
-        self.depthwise = depthwise
-        self.se = se if se is not None else nn.Identity()
-        self.project = project
-        self.residual = project.residual
+        self.body = nn.SequentialCell(steps[:-1]) if len(steps) > 1 else nn.Identity()
+        self.last = steps[-1]
+        self.residual = residual
 
     def construct(self, x: Tensor) -> Tensor:
-        y = x
-        if self.has_expand:
-            y = self.expand(y)
-        y = self.depthwise(y)
-        if self.has_se:
-            y = self.se(y)
+        y = self.body(x)
         if self.residual:
-            return self.project(y, x)
-        return self.project(y)
+            return self.last(y, x)
+        return self.last(y)
 
 
 class Stem(nn.Cell):
@@ -226,14 +220,14 @@ class Stem(nn.Cell):
 
 
 class InferenceNet(nn.Cell):
-    """The inference form of a MixNet (see the module's docstring): NCHW images in, logits out."""
+    """The inference form of a model (see the module's docstring): NCHW images in, logits out."""
 
-    def __init__(self, stem: Stem, blocks: List[Block], head: Pointwise, classifier: Pointwise,
+    def __init__(self, stem: Stem, blocks: List[Block], head: Optional[Pointwise], classifier: Pointwise,
                  num_classes: int) -> None:
         super().__init__()
         self.stem = stem
         self.blocks = nn.SequentialCell(blocks)
-        self.head = head
+        self.head = head if head is not None else nn.Identity()
         self.pool = _op("inf_pool")
         self.classifier = classifier
         self.num_classes = num_classes
@@ -253,54 +247,99 @@ def inference_blocker(model: nn.Cell) -> Optional[str]:
     reason = native.unavailable_reason()
     if reason:
         return reason
-    if not isinstance(model, MixNet):
-        return f"{type(model).__name__} is not a MixNet"
-    for _, cell in model.cells_and_names():
+    if not isinstance(model, (MixNet, MobileNet)):
+        return f"{type(model).__name__} is not a MixNet or MobileNet"
+    stem = list(model.stem_conv)
+    if len(stem) != 3 or not isinstance(stem[0], nn.Conv2d) or _act_code(stem[2]) is None:
+        return "the stem is not a convolution, BatchNorm and a known activation"
+    conv = stem[0]
+    if _stride(conv) not in (1, 2) or conv.kernel_size[0] % 2 == 0 or conv.kernel_size[0] != conv.kernel_size[1] \
+            or conv.group != 1 or conv.has_bias or conv.pad_mode not in ("pad", "same") \
+            or (conv.pad_mode == "pad" and conv.padding != conv.kernel_size[0] // 2):
+        return "the stem is not an odd k x k convolution with stride 1 or 2 and k // 2 or SAME padding"
+    if -(-conv.out_channels // LANES) > 4:
+        return "the stem has more than 64 output channels"
+    try:
+        for block in model.layers:
+            _block_steps("probe", block, build=False)
+        if not isinstance(model.head_conv, nn.Identity):
+            _steps("probe", list(model.head_conv), build=False)
+    except _Unsupported as err:
+        return str(err)
+    return None
+
+
+class _Unsupported(Exception):
+    """A layer the inference form cannot run (the message says which)."""
+
+
+def _pointwise_geometry(conv: nn.Cell) -> Tuple[List[np.ndarray], List[int], List[int]]:
+    """(weights, input splits, output splits) of a 1x1 convolution (GroupedConv2d or a dense nn.Conv2d)."""
+    if isinstance(conv, GroupedConv2d):
+        convs = list(conv.grouped_conv) if conv.num_groups > 1 else [conv.grouped_conv]
+        if any(c.kernel_size != (1, 1) or _stride(c) != 1 or c.has_bias for c in convs):
+            raise _Unsupported("a grouped convolution is not 1 x 1 with stride 1 and no bias")
+        return [c.weight for c in convs], list(conv.split_in_channels), list(conv.split_out_channels)
+    if conv.kernel_size != (1, 1) or _stride(conv) != 1 or conv.group != 1 or conv.has_bias:
+        raise _Unsupported(f"a {conv.kernel_size} convolution (stride {_stride(conv)}, group {conv.group}) is not a "
+                           "bias-free 1 x 1 convolution")
+    return [conv.weight], [conv.in_channels], [conv.out_channels]
+
+
+def _steps(name: str, cells: List[nn.Cell], build: bool = True, residual: bool = False) -> List[nn.Cell]:
+    """A block's cells ([conv, BN, act] groups and squeeze-excite) as inference steps; with ``build`` False only
+    checked (``_Unsupported`` names what cannot run)."""
+    steps: List[nn.Cell] = []
+    kinds: List[str] = []
+    i = 0
+    while i < len(cells):
+        cell, where = cells[i], f"{name}.{len(steps)}"
+        if isinstance(cell, SqueezeExcite):
+            act = _act_code(cell.act)
+            if act is None:
+                raise _Unsupported(f"squeeze-excite activation {type(cell.act).__name__}")
+            if build:
+                steps.append(SqueezeExciteStep(where, cell, act))
+            kinds.append("se")
+            i += 1
+            continue
+        if not isinstance(cell, (MixConv2d, GroupedConv2d, nn.Conv2d)):
+            raise _Unsupported(f"{type(cell).__name__} in a block")
+        if i + 1 >= len(cells) or not isinstance(cells[i + 1], nn.BatchNorm2d):
+            raise _Unsupported(f"{type(cell).__name__} without a BatchNorm after it")
+        act_cell = cells[i + 2] if i + 2 < len(cells) and not isinstance(
+            cells[i + 2], (MixConv2d, GroupedConv2d, nn.Conv2d, SqueezeExcite)) else None
+        act = _act_code(act_cell)
+        if act is None:
+            raise _Unsupported(f"activation {type(act_cell).__name__}")
+        last = i + (3 if act_cell is not None else 2) >= len(cells)
         if isinstance(cell, MixConv2d):
             convs = list(cell.mixed_depthwise_conv) if cell.num_groups > 1 else [cell.mixed_depthwise_conv]
             padding = "same" if convs[0].pad_mode == "same" else "symmetric"
             blocker = fusion_blocker(cell.kernel_sizes, cell.dilations, _stride(convs[0]), padding)
             if blocker:
-                return blocker
-        if isinstance(cell, GroupedConv2d):
-            convs = list(cell.grouped_conv) if cell.num_groups > 1 else [cell.grouped_conv]
-            if any(c.kernel_size != (1, 1) or _stride(c) != 1 for c in convs):
-                return "a grouped convolution is not 1 x 1 with stride 1"
-    if _stride(model.stem_conv[0]) not in (1, 2) or model.stem_conv[0].kernel_size[0] % 2 == 0:
-        return "the stem is not an odd k x k convolution with stride 1 or 2"
-    if -(-model.stem_conv[0].out_channels // LANES) > 4:
-        return "the stem has more than 64 output channels"
-    return None
+                raise _Unsupported(blocker)
+            if build:
+                steps.append(Depthwise(where, cell, *_bn_fold(cells[i + 1]), act))
+            kinds.append("depthwise")
+        else:
+            weights, ins, outs = _pointwise_geometry(cell)
+            if build:
+                steps.append(Pointwise(where, [w.asnumpy() for w in weights], ins, outs, *_bn_fold(cells[i + 1]),
+                                       act, residual=residual and last))
+            kinds.append("pointwise")
+        i += 3 if act_cell is not None else 2
+    if not kinds or (residual and kinds[-1] != "pointwise"):
+        raise _Unsupported("a block that is empty or, with a residual, does not end in a 1 x 1 convolution")
+    return steps
 
 
-def _block(name: str, block: nn.Cell) -> Block:
-    """A MixNetBlock's cells ([expand, BN, act], MixConv, BN, act, [SE], project, BN) as one inference block."""
-    cells = list(block.convs)
-    expand = None
-    if isinstance(cells[0], GroupedConv2d):
-        conv, bn, act = cells[:3]
-        expand = Pointwise(name + ".expand", _group_weights(conv), conv.split_in_channels, conv.split_out_channels,
-                           *_bn_fold(bn), _act_code(act), residual=False)
-        cells = cells[3:]
-    mixconv, bn, act = cells[:3]
-    depthwise = Depthwise(name + ".dw", mixconv, *_bn_fold(bn), _act_code(act))
-    cells = cells[3:]
-    se = None
-    if isinstance(cells[0], SqueezeExcite):
-        se = SqueezeExciteStep(name + ".se", cells[0], _act_code(cells[0].act))
-        cells = cells[1:]
-    conv, bn = cells
-    project = Pointwise(name + ".project", _group_weights(conv), conv.split_in_channels, conv.split_out_channels,
-                        *_bn_fold(bn), ACTS["none"], residual=bool(block.residual))
-    return Block(expand, depthwise, se, project)
+def _block_steps(name: str, block: nn.Cell, build: bool = True) -> List[nn.Cell]:
+    residual = bool(getattr(block, "residual", False))
+    return _steps(name, list(block.convs), build=build, residual=residual)
 
 
-def _group_weights(conv: GroupedConv2d) -> List[np.ndarray]:
-    convs = list(conv.grouped_conv) if conv.num_groups > 1 else [conv.grouped_conv]
-    return [c.weight.asnumpy() for c in convs]
-
-
-def to_inference(model: MixNet) -> InferenceNet:
+def to_inference(model: nn.Cell) -> InferenceNet:
     """The CPU inference form of ``model`` (its current weights); ValueError naming the reason when
     ``inference_blocker`` finds one."""
     reason = inference_blocker(model)
@@ -308,11 +347,11 @@ def to_inference(model: MixNet) -> InferenceNet:
         raise ValueError(f"no CPU inference form: {reason}")
     stem_conv, stem_bn, stem_act = model.stem_conv
     stem = Stem(stem_conv, *_bn_fold(stem_bn), _act_code(stem_act))
-    blocks = [_block(f"blocks.{i}", b) for i, b in enumerate(model.layers)]
-    head_conv, head_bn, head_act = model.head_conv
-    w = head_conv.weight.asnumpy()
-    head = Pointwise("head", [w], [w.shape[1]], [w.shape[0]], *_bn_fold(head_bn), _act_code(head_act),
-                     residual=False)
+    blocks = [Block(_block_steps(f"blocks.{i}", b), bool(getattr(b, "residual", False)))
+              for i, b in enumerate(model.layers)]
+    head = None
+    if not isinstance(model.head_conv, nn.Identity):
+        (head,) = _steps("head", list(model.head_conv))
     dense = model.classifier
     weight = dense.weight.asnumpy()
     bias = dense.bias.asnumpy() if dense.bias is not None else np.zeros(weight.shape[0])

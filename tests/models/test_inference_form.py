@@ -35,6 +35,8 @@ def randomise_batchnorm(net: nn.Cell, seed: int = 0) -> None:
     ("mixnet_s", 32, 3),       # MindCV's structure: ReLU SE, symmetric padding, residual and grouped 1x1 convs
     ("tf_mixnet_s", 33, 1),    # TF SAME padding (asymmetric when strided), swish SE, an odd input size
     ("mixnet_m", 20, 2),       # 9x9 kernels on 3x3 / 2x2 / 1x1 maps: windows larger than the map
+    ("mobilenet_v2_mixconv3579", 32, 2),  # the paper's MixConv in MobileNet-V2: ReLU6, 1x1 head, no SE
+    ("mobilenet_v1_mixconv357", 35, 1),   # MobileNet-V1: no residual, no head convolution
 ])
 def test_logits_equal_the_models(name, size, batch):
     net = create_model(name, num_classes=7)
@@ -114,7 +116,11 @@ def test_long_inputs_are_summed_in_blocks():
 
 
 def test_models_it_cannot_run_are_named():
-    assert "not a MixNet" in inference_blocker(create_model("mobilenet_v2", num_classes=3))
     assert inference_blocker(create_model("mixnet_s", num_classes=3)) is None
-    with pytest.raises(ValueError, match="no CPU inference form: MobileNet"):
-        to_inference(create_model("mobilenet_v2", num_classes=3))
+    assert inference_blocker(create_model("mobilenet_v2", num_classes=3)) is None
+    assert "Dense is not a MixNet or MobileNet" in inference_blocker(nn.Dense(4, 2))
+    model = create_model("mixnet_s", num_classes=3)
+    model.layers[3].convs[2] = nn.GELU()  # an activation the kernels do not have
+    assert inference_blocker(model) == "activation GELU"
+    with pytest.raises(ValueError, match="no CPU inference form: activation GELU"):
+        to_inference(model)

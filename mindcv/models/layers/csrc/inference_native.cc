@@ -14,7 +14,7 @@
 //                    x, w1 (R, C), b1 (R), w2 (R, C) (transposed), b2 (C), cfg [act]
 //   inf_pool         global average pooling (N, H, W, C) -> (N, C)
 //
-// act: 0 none, 1 ReLU, 2 Swish, 3 sigmoid.
+// act: 0 none, 1 ReLU, 2 Swish, 3 sigmoid, 4 ReLU6.
 //
 // Why channels-last: a depthwise window then reads whole vectors of channels, at every map size (NCHW
 // vectorises along a row, which the 1 x 1 to 4 x 4 maps of the last stages at small inputs do not fill),
@@ -45,7 +45,7 @@ constexpr int64_t kKc = 256;           // inputs per block of the matrix product
 constexpr int64_t kRowChunk = 64;      // rows per work item
 constexpr int64_t kPanelChunk = 4;     // panels per work item
 
-enum Act { kNone = 0, kRelu = 1, kSwish = 2, kSigmoid = 3 };
+enum Act { kNone = 0, kRelu = 1, kSwish = 2, kSigmoid = 3, kRelu6 = 4 };
 
 inline V LoadV(const float *p) {
   V v;
@@ -79,6 +79,11 @@ inline V Activate(V v, int act) {
       return v / (1.0f + ExpVector<V, IV>(-v));
     case kSigmoid:
       return 1.0f / (1.0f + ExpVector<V, IV>(-v));
+    case kRelu6: {
+      const V six = zero + 6.0f;
+      v = v > zero ? v : zero;
+      return v < six ? v : six;
+    }
     default:
       return v;
   }
