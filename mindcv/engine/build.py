@@ -88,13 +88,17 @@ def build_loaders(args, dist: DistInfo) -> DataBundle:
         re_max_attempts=args.re_max_attempts, mean=list(args.mean), std=list(args.std), crop_pct=args.crop_pct,
     )
 
-    def make_train_loader(epoch: int):
-        """The batched training dataset of this rank for ``epoch`` (the Trainer iterates or sinks it)."""
+    def make_train_loader(epoch: int, batches: Optional[int] = None):
+        """The batched training dataset of this rank for ``epoch`` (the Trainer iterates or sinks it); with
+        ``batches``, only the images of its first ``batches`` batches (precise BN: a loader over the whole epoch
+        that is abandoned early still decodes the rest of the epoch when it is released, 5 s on the digits demo)."""
         seed = augmentation_seed(args.seed, epoch, dist.rank)
         # a pure function of (seed, epoch, rank): a resumed run reads the same rows; aug_repeats 0/1 reads each
         # image once (shard_indices' padded shards), r > 1 each image of the epoch r times across the ranks
         indices = repeated_shard_indices(len(train_index), max(1, args.aug_repeats), dist.group_size, dist.rank,
                                          shuffle=args.shuffle, seed=args.seed, epoch=epoch, per_shard=per_rank)
+        if batches is not None:
+            indices = indices[:batches * args.batch_size]
         dataset = train_index.dataset(indices, num_parallel_workers=args.num_parallel_workers, seed=seed)
         transform = create_transforms(args.dataset, image_resize=args.image_resize, is_training=True,
                                       auto_augment=args.auto_augment, separate=splits > 0, **transform_options)

@@ -124,7 +124,7 @@ class Trainer:
     def __init__(
         self,
         train_step: nn.Cell,
-        make_train_loader: Callable[[int], object],
+        make_train_loader: Callable[..., object],
         cfg: TrainerConfig,
         dist: DistInfo,
         eval_step: Optional[EvalStep] = None,
@@ -270,7 +270,9 @@ class Trainer:
         if (epoch + 1) % self.cfg.val_interval and epoch + 1 != self.cfg.epochs:
             return {}
         if self.cfg.precise_bn_batches and self.network is not None:
-            batches = self.make_train_loader(epoch).create_tuple_iterator(num_epochs=1)
+            # a loader over the batches used only (see build_loaders)
+            loader = self.make_train_loader(epoch, self.cfg.precise_bn_batches)
+            batches = loader.create_tuple_iterator(num_epochs=1)
             recompute_batchnorm(self.network, batches, self.cfg.precise_bn_batches, self.dist)
         result = evaluate(self.eval_step, self.make_val_loader(), self.dist)
         self.train_step.set_train(True)
