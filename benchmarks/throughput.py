@@ -337,6 +337,7 @@ def paired_worker(args: argparse.Namespace) -> dict:
     """MindSpore (graph mode, ``--impls``) and ONNX Runtime on the same model and input in one process, step by
     step in turn with a short pause between them: on a shared machine both see the same load, and the ratio of
     each pair of steps is what is reported (median and quartiles)."""
+    import numpy as np
     import onnxruntime as ort
 
     if args.order == "mindspore":
@@ -355,6 +356,14 @@ def paired_worker(args: argparse.Namespace) -> dict:
     compile_s = time.perf_counter() - start
     session = ort.InferenceSession(args.onnx_file, providers=["CPUExecutionProvider"])
     x = inputs[0].asnumpy()
+    int8_session = None
+    if args.int8:  # export.py's int8 scheme, calibrated on random images: a speed measurement only
+        from mindcv.eval.quantize import quantize_int8
+
+        int8_file = os.path.splitext(args.onnx_file)[0] + "_int8.onnx"
+        calibration = np.random.default_rng(1).normal(size=(32, 3, size, size)).astype(np.float32)
+        quantize_int8(args.onnx_file, int8_file, calibration, batch=8)
+        int8_session = ort.InferenceSession(int8_file, providers=["CPUExecutionProvider"])
 
     def ms_step() -> None:
         _sync(net(*inputs))
@@ -362,19 +371,29 @@ def paired_worker(args: argparse.Namespace) -> dict:
     def ort_step() -> None:
         session.run(None, {"image": x})
 
+    def int8_step() -> None:
+        int8_session.run(None, {"image": x})
+
+    steps = [ms_step, ort_step] + ([int8_step] if int8_session is not None else [])
     for _ in range(max(1, args.warmup)):
-        ms_step()
-        ort_step()
-    ms_times, ort_times = [], []
+        for step in steps:
+            step()
+    times: List[List[float]] = [[] for _ in steps]
     for _ in range(args.steps):
-        for step, times in ((ms_step, ms_times), (ort_step, ort_times)):
+        for step, kept in zip(steps, times):
             time.sleep(PAIR_PAUSE_S)  # let the other runtime's threads go idle first
             begin = time.perf_counter()
             step()
-            times.append(time.perf_counter() - begin)
+            kept.append(time.perf_counter() - begin)
+    ms_times, ort_times = times[0], times[1]
     ratios = sorted(o / m for m, o in zip(ms_times, ort_times))
     quartile = max(0, len(ratios) // 4)
-    return {"framework": "paired", "model": args.model, "impl": args.impl, "resolved": layer_impls(net),
+    int8 = {}
+    if int8_session is not None:
+        int8_ratios = sorted(o / m for m, o in zip(ms_times, times[2]))
+        int8 = {"int8_img_s": batch / statistics.median(times[2]), "int8_ratio": statistics.median(int8_ratios),
+                "int8_ratio_q1": int8_ratios[quartile], "int8_ratio_q3": int8_ratios[-1 - quartile]}
+    return {**int8, "framework": "paired", "model": args.model, "impl": args.impl, "resolved": layer_impls(net),
             "isa": args.isa, "isa_env": os.environ.get("ONEDNN_MAX_CPU_ISA", ""), "order": args.order,
             "mode": "eval", "size": size, "batch": batch, "compile_s": compile_s,
             "step_s": statistics.median(ms_times), "img_s": batch / statistics.median(ms_times),
@@ -386,12 +405,18 @@ def paired_worker(args: argparse.Namespace) -> dict:
 
 def paired_markdown(rows: Sequence[dict]) -> str:
     """The paired runs as a Markdown table."""
+    int8 = any("int8_ratio" in r for r in rows)
     lines = ["| model | shape | impl | first import | MindSpore img/s | ORT img/s | MindSpore / ORT, median of pairs "
-             "(quartiles) | steps | load start / end |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
+             "(quartiles) | " + ("ORT int8 img/s | MindSpore / ORT int8 | " if int8 else "") + "steps | load start / end |",
+             "|---|---|---|---|---:|---:|---:|" + ("---:|---:|" if int8 else "") + "---:|---:|"]
     for r in rows:
+        extra = ""
+        if int8:
+            extra = (f"{r['int8_img_s']:.1f} | {r['int8_ratio']:.2f}x ({r['int8_ratio_q1']:.2f}-{r['int8_ratio_q3']:.2f}) | "
+                     if "int8_ratio" in r else " | | ")
         lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['impl']} ({r['resolved']}) | {r['order']} | "
                      f"{r['img_s']:.1f} | {r['ort_img_s']:.1f} | {r['pair_ratio']:.2f}x ({r['pair_ratio_q1']:.2f}-"
-                     f"{r['pair_ratio_q3']:.2f}) | {len(r['times'])} | {r['load']:.1f} / {r['load_end']:.1f} |")
+                     f"{r['pair_ratio_q3']:.2f}) | {extra}{len(r['times'])} | {r['load']:.1f} / {r['load_end']:.1f} |")
     return "\n".join(lines)
 
 
@@ -429,6 +454,7 @@ def run_worker(kind: str, model: str, impl: str, isa: str, order: str, mode: str
            "--onnx-file", onnx_path(model, shape, args)] + (["--torch-compile"] if kind == "torch_compile" else [])
     if kind == "paired":
         cmd[cmd.index("--onnx-file") + 1] = onnx_path(model, shape, args)[:-len(".onnx")] + f"_{order}.onnx"
+        cmd += ["--int8"] if args.int8 else []
     if kind == "ort" and not os.path.isfile(onnx_path(model, shape, args)):
         exported = run_worker("export", model, impl, isa, order, mode, shape, args)
         if exported is None:
@@ -576,6 +602,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="eval only: MindSpore and ONNX Runtime in one process per shape and import order, step "
                              "by step in turn; reports the median and quartiles of the per-pair speed ratio (for "
                              "shared machines, where separate runs see different loads)")
+    parser.add_argument("--int8", action="store_true",
+                        help="--paired: also time ONNX Runtime on an int8 file of the same export (export.py's "
+                             "--quantize int8 scheme, calibrated on 32 random images: for speed only)")
     parser.add_argument("--onnx-file", dest="onnx_file", default="", help=argparse.SUPPRESS)
     parser.add_argument("--compile-cache", default="",
                         help="MindSpore compile cache directory (repeat runs compile faster; compile_s then "

@@ -318,5 +318,13 @@ def test_benchmark_shapes_plan_and_table():
     assert "| auto (split) |" in table and "| 0.60x (0.50-0.70) |" in table and "| 1.50x |" in table
     assert "| 1.50x (1.25-1.75) |" in table  # vs ONNX Runtime
     assert "| 10 (6) | 4 |" in table
+    paired = dict(row, impl="inference", resolved="inference form", order="mindspore", ort_img_s=40.0, pair_ratio=1.25,
+                  pair_ratio_q1=1.2, pair_ratio_q3=1.3, times=[0.1] * 3, load=1.0, load_end=1.1)
+    plain = bench.paired_markdown([paired])
+    assert "| 1.25x (1.20-1.30) | 3 |" in plain and "int8" not in plain
+    with_int8 = bench.paired_markdown([dict(paired, int8_img_s=60.0, int8_ratio=0.83, int8_ratio_q1=0.8,
+                                            int8_ratio_q3=0.9)])
+    assert "MindSpore / ORT int8" in with_int8 and "| 60.0 | 0.83x (0.80-0.90) | 3 |" in with_int8
+    assert bench.parse_args(["--paired", "--int8"]).int8 and not bench.parse_args(["--paired"]).int8
     with pytest.raises(SystemExit):
         bench.parse_args(["--steps", "0"])
