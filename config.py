@@ -175,8 +175,8 @@ GROUPS: List[Tuple[str, List[Option]]] = [
            "Ascend, split on GPU); None: the model's default (auto). Checkpoints are the same for all",
            choices=MIXCONV_IMPLS, nullable=True),
         _o("eval_form", "str", "auto", "how validate.py and infer.py run a checkpoint: auto (on CPU, a MixNet or "
-           "MobileNet with mixconv_impl auto/native at val_amp_level O0 runs its inference form: BatchNorm folded into the "
-           "convolutions, channels-last native operators, the same logits to float32 rounding, 2-4x faster), model "
+           "MobileNet with mixconv_impl auto/native at val_amp_level O0 runs its inference form: BatchNorm folded "
+           "into the convolutions, channels-last native operators, the same logits to float32 rounding, 2-4x faster), model "
            "(the model's own graph)", choices=EVAL_FORMS),
         _o("pretrained", "bool", False, "start from the published ImageNet weights"),
         _o("ckpt_path", "str", "", "initial weights from this checkpoint file"),

@@ -406,14 +406,15 @@ def paired_worker(args: argparse.Namespace) -> dict:
 def paired_markdown(rows: Sequence[dict]) -> str:
     """The paired runs as a Markdown table."""
     int8 = any("int8_ratio" in r for r in rows)
+    int8_head = "ORT int8 img/s | MindSpore / ORT int8 | " if int8 else ""
     lines = ["| model | shape | impl | first import | MindSpore img/s | ORT img/s | MindSpore / ORT, median of pairs "
-             "(quartiles) | " + ("ORT int8 img/s | MindSpore / ORT int8 | " if int8 else "") + "steps | load start / end |",
+             "(quartiles) | " + int8_head + "steps | load start / end |",
              "|---|---|---|---|---:|---:|---:|" + ("---:|---:|" if int8 else "") + "---:|---:|"]
     for r in rows:
         extra = ""
         if int8:
-            extra = (f"{r['int8_img_s']:.1f} | {r['int8_ratio']:.2f}x ({r['int8_ratio_q1']:.2f}-{r['int8_ratio_q3']:.2f}) | "
-                     if "int8_ratio" in r else " | | ")
+            extra = (f"{r['int8_img_s']:.1f} | {r['int8_ratio']:.2f}x ({r['int8_ratio_q1']:.2f}-"
+                     f"{r['int8_ratio_q3']:.2f}) | " if "int8_ratio" in r else " | | ")
         lines.append(f"| {r['model']} | {r['size']}x{r['batch']} | {r['impl']} ({r['resolved']}) | {r['order']} | "
                      f"{r['img_s']:.1f} | {r['ort_img_s']:.1f} | {r['pair_ratio']:.2f}x ({r['pair_ratio_q1']:.2f}-"
                      f"{r['pair_ratio_q3']:.2f}) | {extra}{len(r['times'])} | {r['load']:.1f} / {r['load_end']:.1f} |")

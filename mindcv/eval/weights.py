@@ -142,18 +142,20 @@ def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None,
     file, run by onnxruntime or nn.GraphCell, mapping an image array to the logits).
 
     ``mixconv_impl`` (default: --mixconv_impl) chooses how the MixConv layers run; the weights are the same.
-    ``form`` ``auto`` returns the model's CPU inference form (``models.inference``) where it applies: a MixNet or MobileNet on
-    CPU, MixConv ``auto``/``native`` and --val_amp_level O0; ``model`` always the model itself (export.py).
+    ``form`` ``auto`` returns the model's CPU inference form (``models.inference``) where it applies: a MixNet or
+    MobileNet on CPU, MixConv ``auto``/``native`` and --val_amp_level O0; ``model`` always the model itself
+    (export.py).
     """
     if weights.exported:
         return open_exported(weights)
-    prepare_native_operators(mixconv_impl or getattr(args, "mixconv_impl", None))
+    impl = mixconv_impl or getattr(args, "mixconv_impl", None)
+    prepare_native_operators(impl)
     try:
         # no random initialisation: the strict load below sets every parameter (or fails)
         with no_init_parameters():
             model = create_model(args.model, num_classes=weights.num_classes, in_channels=args.in_channels,
                                  drop_rate=args.drop_rate, drop_path_rate=args.drop_path_rate,
-                                 mixconv_impl=mixconv_impl or getattr(args, "mixconv_impl", None))
+                                 mixconv_impl=impl)
     except (ValueError, TypeError) as err:
         raise EvalError(f"cannot build --model {args.model}: {err}") from err
     check_variant(model, weights.meta, weights.path)
@@ -163,8 +165,7 @@ def build_eval_model(args, weights: Weights, mixconv_impl: Optional[str] = None,
     if amp_level != "O0":
         ms.amp.auto_mixed_precision(model, amp_level)
         return model
-    impl = mixconv_impl or getattr(args, "mixconv_impl", None) or "auto"
-    if form == "auto" and impl in ("auto", "native"):
+    if form == "auto" and (impl or "auto") in ("auto", "native"):
         reason = inference_blocker(model)
         if reason is None:
             logger.info("running the CPU inference form of %s (BatchNorm folded, channels-last native operators; "

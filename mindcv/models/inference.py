@@ -104,6 +104,12 @@ def _stride(conv: nn.Conv2d) -> int:
     return int(stride[-1] if isinstance(stride, (tuple, list)) else stride)
 
 
+def _mixconv_geometry(layer: MixConv2d) -> Tuple[int, str]:
+    """(stride, padding) of a MixConv, read from its first group's convolution."""
+    first = layer.mixed_depthwise_conv[0] if layer.num_groups > 1 else layer.mixed_depthwise_conv
+    return _stride(first), "same" if first.pad_mode == "same" else "symmetric"
+
+
 class Pointwise(nn.Cell):
     """A 1 x 1 convolution (groups), its BatchNorm folded, the activation and optionally the residual fused."""
 
@@ -135,13 +141,10 @@ class Depthwise(nn.Cell):
     def __init__(self, name: str, layer: MixConv2d, scale: np.ndarray, shift: np.ndarray, act: int) -> None:
         super().__init__()
         weights = [w.asnumpy().astype(np.float64) for w in layer.group_weights()]
-        convs = list(layer.mixed_depthwise_conv) if layer.num_groups > 1 else [layer.mixed_depthwise_conv]
-        stride = _stride(convs[0])
-        padding = "same" if convs[0].pad_mode == "same" else "symmetric"
-        base, factors, size = fused_geometry(layer.kernel_sizes, layer.dilations)
+        stride, padding = _mixconv_geometry(layer)
+        _, factors, size = fused_geometry(layer.kernel_sizes, layer.dilations)
         kernel = np.concatenate([_embed(w, f, size) for w, f in zip(weights, factors)])  # (C, E, E)
         kernel *= scale[:, None, None]
-        channels = kernel.shape[0]
         config = native_config(layer.split_channels, layer.kernel_sizes, layer.dilations, stride, padding)
         # [stride, dilation, same, E, lo...] -> the kernel's [dilation, same, E, act, lo...]
         self.config = _config([int(config[1]), int(config[2]), int(config[3]), act] + config[4:].tolist())
@@ -149,7 +152,6 @@ class Depthwise(nn.Cell):
         self.weight = _constant(name + ".weight", flat)
         self.bias = _constant(name + ".bias", np.concatenate([shift, np.zeros(LANES)]))
         self.op = _op(f"inf_dw_s{stride}")
-        self.channels = channels
 
     def construct(self, x: Tensor) -> Tensor:
         return self.op(x, self.weight, self.bias, self.config)
@@ -314,9 +316,8 @@ def _steps(name: str, cells: List[nn.Cell], build: bool = True, residual: bool =
             raise _Unsupported(f"activation {type(act_cell).__name__}")
         last = i + (3 if act_cell is not None else 2) >= len(cells)
         if isinstance(cell, MixConv2d):
-            convs = list(cell.mixed_depthwise_conv) if cell.num_groups > 1 else [cell.mixed_depthwise_conv]
-            padding = "same" if convs[0].pad_mode == "same" else "symmetric"
-            blocker = fusion_blocker(cell.kernel_sizes, cell.dilations, _stride(convs[0]), padding)
+            stride, padding = _mixconv_geometry(cell)
+            blocker = fusion_blocker(cell.kernel_sizes, cell.dilations, stride, padding)
             if blocker:
                 raise _Unsupported(blocker)
             if build:

@@ -20,9 +20,9 @@ from conftest import DEMO, ROOT, end_processes, free_port, processes_mentioning
 # 64 digits at 32x32, batch 16 per rank: 2 steps per epoch, 2 epochs, every step logged, no dropout; MobileNet-V1
 # (data parallelism does not depend on the model; it compiles in a third of MixNet-S's time: 4 compiles here)
 MODEL = "mobilenet_v1"
-ARGS = ["-c", DEMO, "--model", MODEL, "--image_resize", "32", "--batch_size", "16", "--num_samples", "64", "--val_while_train",
-        "False", "--drop_rate", "0", "--warmup_epochs", "1", "--decay_epochs", "1", "--log_interval", "1",
-        "--epoch_size", "2", "--distribute", "True", "--num_parallel_workers", "1"]
+ARGS = ["-c", DEMO, "--model", MODEL, "--image_resize", "32", "--batch_size", "16", "--num_samples", "64",
+        "--val_while_train", "False", "--drop_rate", "0", "--warmup_epochs", "1", "--decay_epochs", "1",
+        "--log_interval", "1", "--epoch_size", "2", "--distribute", "True", "--num_parallel_workers", "1"]
 STEP_LOSS = re.compile(r"epoch (\d+)/\d+ step (\d+)/\d+ loss ([0-9.]+)")
 FINGERPRINT = re.compile(r"final weights fingerprint: ([0-9a-f]+)")
 DEPRECATION = re.compile(r"deprecat|will be deleted|will be removed", re.IGNORECASE)
